@@ -1,0 +1,22 @@
+"""Command-line interface: ``binlogkit``."""
+
+from __future__ import annotations
+
+import click
+
+from binlogkit import __version__
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="binlogkit")
+def main() -> None:
+    """Read, check and rewrite MySQL and MariaDB binary logs."""
+
+
+def _register() -> None:
+    from binlogkit.cli import lab
+
+    main.add_command(lab.lab)
+
+
+_register()

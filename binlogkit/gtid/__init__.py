@@ -1,0 +1,1 @@
+"""GTID set algebra (MySQL and MariaDB). Depends on nothing else in binlogkit."""
