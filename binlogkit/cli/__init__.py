@@ -14,8 +14,11 @@ def main() -> None:
 
 
 def _register() -> None:
-    from binlogkit.cli import lab
+    from binlogkit.cli import dump, lab, rewrite, stats
 
+    main.add_command(dump.dump)
+    main.add_command(stats.stats)
+    main.add_command(rewrite.rewrite)
     main.add_command(lab.lab)
 
 

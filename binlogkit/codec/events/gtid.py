@@ -136,9 +136,9 @@ def _decode_tagged(data: bytes) -> c.Container:
     out.version, pos = decode_varlen(data, 0)
     out.size, pos = decode_varlen(data, pos)
     out.last_non_ignorable_field, pos = decode_varlen(data, pos)
-    if out.size > len(data) or out.size < pos:
+    if out.size > len(data) + 1 or out.size < pos:
         raise ValueError(f"message size {out.size} does not fit in {len(data)} bytes")
-    end = out.size
+    end = len(data)  # the body is one message; its size field may be one short
     for name in TAGGED_FIELDS:
         out[name] = None
     while pos < end:
@@ -171,7 +171,7 @@ def _decode_tagged(data: bytes) -> c.Container:
 
 
 def _encode_fields(obj: Any) -> bytes:
-    parts = [encode_varlen(obj["last_non_ignorable_field"])]
+    parts = []
     for fid, name in enumerate(TAGGED_FIELDS):
         value = obj.get(name)
         if value is None:
@@ -188,12 +188,14 @@ def _encode_fields(obj: Any) -> bytes:
 
 
 def _encode_tagged(obj: Any) -> bytes:
+    """Encode as the server does: the size field's width is taken from the
+    size of the fields alone, so near a width boundary the stored size can be
+    one less than the message (MySQL's encode_serializable_metadata)."""
     version = encode_varlen(obj["version"])
-    body = _encode_fields(obj)
-    size = len(version) + 1 + len(body)
-    while len(version) + len(encode_varlen(size)) + len(body) != size:
-        size = len(version) + len(encode_varlen(size)) + len(body)
-    return version + encode_varlen(size) + body + (obj.get("rest") or b"")
+    lnif = encode_varlen(obj["last_non_ignorable_field"])
+    fields = _encode_fields(obj)
+    size = len(version) + len(encode_varlen(len(fields))) + len(lnif) + len(fields)
+    return version + encode_varlen(size) + lnif + fields + (obj.get("rest") or b"")
 
 
 GtidTagged = _TaggedGtidMessage()

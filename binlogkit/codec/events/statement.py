@@ -48,6 +48,7 @@ ph = this._params.ph
 # | 18   | default_collation_for_utf8mb4 | u16                                    |
 # | 19   | sql_require_primary_key       | u8                                     |
 # | 20   | default_table_encryption      | u8                                     |
+# | 21   | enable_cascade_triggers (9.x) | u8                                     |
 # | 128  | hrnow (MariaDB)               | u24 microseconds                       |
 # | 129  | xid (MariaDB)                 | u64                                    |
 # | 130  | gtid_flags3 (MariaDB)         | u8 flags, u64 sa_seq_no if flags & 0x0c |
@@ -84,6 +85,7 @@ STATUS_VARS: dict[int, tuple[str, c.Construct]] = {
     18: ("default_collation_for_utf8mb4", Int16),
     19: ("sql_require_primary_key", Int8),
     20: ("default_table_encryption", Int8),
+    21: ("enable_cascade_triggers", Int8),
     128: ("hrnow", Int24),
     129: ("xid", Int64),
     130: (
