@@ -152,7 +152,8 @@ def describe(ev: Event, tables: TableMaps | None = None) -> dict[str, Any]:
     if ev.warnings:
         fields["warnings"] = list(ev.warnings)
     for k, v in fields.items():
-        if k not in ("rest", "post_extra", "padding") or v:
+        # fields absent from the wire (None) and empty raw tails are left out
+        if v is not None and (k not in ("rest", "post_extra", "padding") or v):
             out[k] = v
     return out
 

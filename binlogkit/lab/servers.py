@@ -708,7 +708,7 @@ def _wait_ready(srv: Server, proc: subprocess.Popen[bytes], timeout: float) -> s
         what = f"did not accept connections within {timeout:.0f} s ({last})"
     errors = [ln for ln in log.splitlines()
               if "[ERROR]" in ln and not ln.rstrip().endswith("Aborting")]
-    first = f": {errors[-1].strip()}" if errors else ""
+    first = f": {errors[-1][errors[-1].index('[ERROR]'):].strip()}" if errors else ""
     msg = f"{srv.flavor} server on port {srv.port} {what}{first}\nerror log tail:\n{log}"
     if "Address already in use" in log or "Bind on TCP/IP port" in log:
         raise _PortTaken(msg)
