@@ -22,7 +22,14 @@ from pathlib import Path
 
 import pytest
 
-from binlogkit.lab import Flavor, LabError, Server, start_server, unavailable_reason
+from binlogkit.lab import (
+    Flavor,
+    LabError,
+    Server,
+    default_options,
+    start_server,
+    unavailable_reason,
+)
 from binlogkit.lab.sid import sid_root as _sid_root
 
 ServerFactory = Callable[..., Server]
@@ -55,7 +62,10 @@ def server_factory() -> Iterator[ServerFactory]:
 
     def factory(flavor: Flavor, **options: str | int | None) -> Server:
         opts = {k.replace("_", "-"): None if v is None else str(v) for k, v in options.items()}
-        key = (flavor, frozenset(opts.items()))
+        effective = {**default_options(flavor), **opts}
+        key = (flavor, frozenset(effective.items()))  # {"binlog-format": "ROW"} == default
+        if effective == default_options(flavor):
+            opts = {}
         if key in cache:
             return cache[key]
         if key in failed:

@@ -45,7 +45,7 @@ mutation = st.tuples(
 )
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=int(__import__("os").environ.get("FUZZ_EXAMPLES", 300)), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(min_value=0, max_value=10**6),
        mutations=st.lists(mutation, min_size=1, max_size=4),
        verify=st.booleans())
@@ -53,7 +53,9 @@ def test_mutated_files_fail_cleanly(seed: int, mutations: list[tuple[str, int, i
                                     verify: bool) -> None:
     data = bytearray(SEED_DATA[seed % len(SEED_DATA)])
     for kind, where, value in mutations:
-        i = where % max(len(data), 1)
+        if not data:
+            break
+        i = where % len(data)
         if kind == "flip":
             data[i] ^= 1 << (value % 8)
         elif kind == "set":

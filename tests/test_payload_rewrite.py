@@ -11,11 +11,11 @@ from binlogkit.codec.inner import build_payload, inner_events
 from binlogkit.codec.types import EventType
 from binlogkit.io.reader import BinlogReader
 from binlogkit.io.writer import BinlogWriter
-from binlogkit.lab.sid import run_in_sid, sid_path
+from binlogkit.lab.sid import run_in_sid
 
 
 def _rows_of(path: Path) -> list[str]:
-    out = run_in_sid(["mysqlbinlog", "-vv", "--base64-output=decode-rows", sid_path(path)],
+    out = run_in_sid(["mysqlbinlog", "-vv", "--base64-output=decode-rows", path],
                      check=True, capture_output=True, text=True, timeout=120).stdout
     return [line for line in out.splitlines() if line.startswith("### ")]
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from binlogkit.lab import Server
-from binlogkit.lab.sid import run_in_sid, sid_path
+from binlogkit.lab.sid import run_in_sid
 
 
 def workload(db: str) -> list[str]:
@@ -42,8 +42,7 @@ def decode(flavor: str, path: Path) -> bytes:
     if flavor == "mariadb":
         return subprocess.run(["mariadb-binlog", str(path)], check=True,
                               capture_output=True, timeout=120).stdout
-    inner = sid_path(path)
-    return run_in_sid(["mysqlbinlog", inner], check=True, capture_output=True,
+    return run_in_sid(["mysqlbinlog", path], check=True, capture_output=True,
                       timeout=120).stdout
 
 

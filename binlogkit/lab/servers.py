@@ -544,13 +544,15 @@ def _pick_dirs(flavor: Flavor, basedir: str | Path | None, name: str | None,
     fresh = basedir is None and not env_dir
     base = Path(basedir or env_dir or "").resolve() if not fresh else None
     root = sid_root().resolve()
+    registered = _read_registry()
+    if name and name in registered:
+        raise LabError(f"a lab server named {name!r} already exists")
     if flavor == "mysql":
         parent = base if base is not None and base.is_relative_to(root) else (
             root / "var/lib/binlogkit")
     else:
         parent = base if base is not None else Path(tempfile.mkdtemp(prefix="binlogkit-lab-"))
     parent.mkdir(parents=True, exist_ok=True)
-    registered = _read_registry()
     stem = name or f"{flavor}-{port}"
     chosen = stem
     n = 1
