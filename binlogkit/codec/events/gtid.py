@@ -264,6 +264,10 @@ PreviousGtids = GtidSetEncoding
 # | 8    | sa_seq_no (flags_extra & (COMMIT_ALTER | ROLLBACK_ALTER))      |
 # | 4    | thread_id (flags_extra & THREAD_ID)                            |
 # | rest | zero padding up to 19 bytes                                    |
+def _xid_part(sub: c.Construct) -> c.Construct:
+    return c.ExprValidator(sub, lambda obj, ctx: obj <= 64)
+
+
 FL_GROUP_COMMIT_ID = 2
 FL_PREPARED_XA = 64
 FL_COMPLETED_XA = 128
@@ -281,8 +285,9 @@ MariadbGtid = c.Struct(
         this.flags2 & (FL_PREPARED_XA | FL_COMPLETED_XA),
         c.Struct(
             "format_id" / Int32,
-            "gtrid_len" / c.Rebuild(Int8, c.len_(this.gtrid)),
-            "bqual_len" / c.Rebuild(Int8, c.len_(this.bqual)),
+            # the server's XID holds at most 64 + 64 bytes (MAXGTRIDSIZE, MAXBQUALSIZE)
+            "gtrid_len" / _xid_part(c.Rebuild(Int8, c.len_(this.gtrid))),
+            "bqual_len" / _xid_part(c.Rebuild(Int8, c.len_(this.bqual))),
             "gtrid" / BoundedBytes(this.gtrid_len),
             "bqual" / BoundedBytes(this.bqual_len),
         ),

@@ -4,6 +4,8 @@ splits them into per-row images using the table map."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import construct as c
 from construct import this
 
@@ -108,12 +110,69 @@ TableMap = c.Struct(
     "rest" / c.GreedyBytes,
 )
 
-# v2 rows "extra data" items (MySQL 5.6+): u8 type, then
-#   0 (NDB info): u8 length (of the whole item payload incl. itself and the
-#     format byte), u8 format, data;
-#   1 (partition info): u16 partition id, and for UPDATE/PARTIAL_UPDATE the
-#     u16 source partition id.
-# The block is kept as raw bytes in ``extra``; see ``rowimage.extra_info``.
+class RowsExtra(c.Construct):  # type: ignore[misc]
+    """v2 rows "extra data" items (MySQL 5.6+), each a u8 type, then:
+
+    | type | payload                                                      |
+    | ---- | ------------------------------------------------------------ |
+    | 0    | NDB info: u8 length (counts itself and format), u8 format,   |
+    |      | length - 2 bytes of data                                     |
+    | 1    | partition info: u16 partition id; UPDATE and PARTIAL_UPDATE  |
+    |      | add the u16 source partition id                              |
+    | else | unknown: the rest of the block, kept raw (MySQL skips it)    |
+
+    An NDB item whose length does not fit is malformed (both servers' decoders
+    reject the event).
+    """
+
+    def __init__(self, update: bool) -> None:
+        super().__init__()
+        self.update = update
+
+    def _parse(self, stream: Any, context: Any, path: str) -> list[c.Container]:
+        data = c.stream_read_entire(stream, path)
+        items = []
+        pos = 0
+        while pos < len(data):
+            kind = data[pos]
+            if kind == 0:
+                if pos + 2 >= len(data) + 1 or pos + 1 >= len(data):
+                    raise c.ConstructError(f"{path}: NDB extra info without its length")
+                n = data[pos + 1]
+                if n < 2 or pos + 1 + n > len(data):
+                    raise c.ConstructError(f"{path}: NDB extra info length {n} does not fit")
+                items.append(c.Container(type=0, format=data[pos + 2],
+                                         data=data[pos + 3 : pos + 1 + n]))
+                pos += 1 + n
+            elif kind == 1 and pos + (5 if self.update else 3) <= len(data):
+                pid = int.from_bytes(data[pos + 1 : pos + 3], "little")
+                src = (int.from_bytes(data[pos + 3 : pos + 5], "little")
+                       if self.update else None)
+                items.append(c.Container(type=1, partition_id=pid, source_partition_id=src))
+                pos += 5 if self.update else 3
+            else:
+                items.append(c.Container(type=kind, raw=data[pos + 1 :]))
+                pos = len(data)
+        return items
+
+    def _build(self, obj: Any, stream: Any, context: Any, path: str) -> Any:
+        out = bytearray()
+        for item in obj:
+            out.append(item["type"])
+            if item["type"] == 0:
+                out += bytes((len(item["data"]) + 2, item["format"])) + bytes(item["data"])
+            elif item["type"] == 1 and "partition_id" in item:
+                out += item["partition_id"].to_bytes(2, "little")
+                if item.get("source_partition_id") is not None:
+                    out += item["source_partition_id"].to_bytes(2, "little")
+            else:
+                out += bytes(item["raw"])
+        c.stream_write(stream, bytes(out), len(out), path)
+        return obj
+
+
+def _extra_len(ctx: Any) -> int:
+    return len(RowsExtra(False).build(ctx.extra)) + 2
 
 
 def _rows(two_bitmaps: bool) -> c.Struct:
@@ -134,9 +193,11 @@ def _rows(two_bitmaps: bool) -> c.Struct:
     return c.Struct(
         "table_id" / _table_id,
         "flags" / Int16,
-        "extra_len" / c.If(ph >= 10, c.Rebuild(Int16, lambda ctx: len(ctx.extra) + 2)),
+        "extra_len" / c.If(ph >= 10, c.Rebuild(Int16, _extra_len)),
         "post_extra" / BoundedBytes(lambda ctx: max(ctx._params.ph - 10, 0)),
-        "extra" / c.If(ph >= 10, BoundedBytes(lambda ctx: ctx.extra_len - 2)),
+        "extra" / c.If(
+            ph >= 10, c.FixedSized(lambda ctx: max(ctx.extra_len - 2, 0), RowsExtra(two_bitmaps))
+        ),
         "width" / Packed,
         "columns" / BoundedBytes(lambda ctx: (ctx.width + 7) // 8),
         "columns_after" / (
