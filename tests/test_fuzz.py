@@ -3,13 +3,14 @@ BinlogError; never another exception, never a hang, never a huge allocation."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from binlogkit.codec.event import encode_event
 from binlogkit.codec.describe import TableMaps, describe
+from binlogkit.codec.event import encode_event
 from binlogkit.codec.inner import inner_events
 from binlogkit.codec.types import EventType
 from binlogkit.errors import BinlogError
@@ -45,7 +46,8 @@ mutation = st.tuples(
 )
 
 
-@settings(max_examples=int(__import__("os").environ.get("FUZZ_EXAMPLES", 300)), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=int(os.environ.get("FUZZ_EXAMPLES", 300)), deadline=None,
+          suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(min_value=0, max_value=10**6),
        mutations=st.lists(mutation, min_size=1, max_size=4),
        verify=st.booleans())

@@ -90,7 +90,8 @@ def walk(
     base = 0
     try:
         for i, path in enumerate(paths):
-            reader = BinlogReader(path, verify_checksum=verify, follow=follow and i == len(paths) - 1)
+            reader = BinlogReader(path, verify_checksum=verify,
+                                  follow=follow and i == len(paths) - 1)
             for ev in reader:
                 yield i, reader, ev
                 if ev.type_code == EventType.TRANSACTION_PAYLOAD:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import fnmatch
 import json
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import click
@@ -39,7 +39,7 @@ def _schema_table(d: dict[str, Any]) -> tuple[str | None, str | None]:
 
 def text_block(d: dict[str, Any]) -> str:
     """A readable block: one header line, fields, then SQL for statement events."""
-    ts = datetime.fromtimestamp(d["timestamp"], timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+    ts = datetime.fromtimestamp(d["timestamp"], UTC).strftime("%Y-%m-%d %H:%M:%S")
     indent = "    " if d.get("inner") else ""
     lines = [
         f"{indent}# at {d['pos']}{' (inner)' if d.get('inner') else ''}  next {d['next_pos']}"
@@ -68,7 +68,8 @@ def text_block(d: dict[str, Any]) -> str:
 @click.option("--format", "fmt", type=click.Choice(["text", "jsonl"]), default="text",
               show_default=True, help="Readable blocks, or one JSON object per line.")
 @click.option("--start-position", type=int, help="Skip events before this offset (first file).")
-@click.option("--stop-position", type=int, help="Stop at the event at/after this offset (last file).")
+@click.option("--stop-position", type=int,
+              help="Stop at the event at/after this offset (last file).")
 @click.option("--start-datetime", help="Skip events before this local time (YYYY-MM-DD HH:MM:SS).")
 @click.option("--stop-datetime", help="Stop at the first event at/after this local time.")
 @click.option("--database", "-d", "databases", multiple=True,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from binlogkit.cli.common import reports_errors, walk
+from binlogkit.io.reader import BinlogReader
 from binlogkit.io.writer import BinlogWriter
 
 
@@ -22,13 +23,15 @@ def rewrite(source: str, target: str, verify_checksum: bool, fix_positions: bool
     parsed it. Without options TARGET is byte-identical to SOURCE.
     """
     count = 0
+    last: BinlogReader | None = None
     with BinlogWriter(target, fix_positions=fix_positions) as writer:
         for _, reader, ev in walk([source], verify=verify_checksum, progress_label="rewrite"):
+            last = reader
             if ev.inner:
                 continue  # carried by its TRANSACTION_PAYLOAD
             writer.write(ev)
             count += 1
-        truncated = reader.truncated_at if count else None
+    truncated = last.truncated_at if last is not None else None
     msg = f"rewrote {count} events, {writer.pos} bytes"
     if truncated is not None:
         msg += f" (source ends inside an event at {truncated}; that event was not copied)"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter, defaultdict
+from datetime import UTC
 from typing import Any
 
 import click
@@ -157,10 +158,10 @@ def stats(files: tuple[str, ...], as_json: bool, verify_checksum: bool) -> None:
     for k, v in (report["mariadb_gtids"] or {}).items():
         click.echo(f"gtids {k}:  {v}")
     if first_ts is not None:
-        from datetime import datetime, timezone
+        from datetime import datetime
 
         def fmt(ts: int) -> str:
-            return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+            return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S")
 
         click.echo(f"time span:    {fmt(first_ts)} .. {fmt(last_ts or first_ts)} UTC"
                    f" ({(last_ts or first_ts) - first_ts} s)")

@@ -19,7 +19,7 @@ CHECKSUM_UNDEF = 255
 
 # Post-header lengths a v4 server writes, for event types an FDE's table does
 # not reach (an FDE lists only the types its server knew).
-DEFAULT_POST_HEADER: dict[int, int] = {
+DEFAULT_POST_HEADER: dict[int, int] = {  # keyed by type code
     T.START_V3: 56, T.QUERY: 13, T.ROTATE: 8, T.LOAD: 18, T.CREATE_FILE: 4,
     T.APPEND_BLOCK: 4, T.EXEC_LOAD: 4, T.DELETE_FILE: 4, T.NEW_LOAD: 18,
     T.FORMAT_DESCRIPTION: 84, T.BEGIN_LOAD_QUERY: 4, T.EXECUTE_LOAD_QUERY: 26,
@@ -42,10 +42,10 @@ _V1_V3_POST_HEADER = (56, 11, 0, 8, 0, 18, 0, 4, 4, 4, 4, 18, 0, 0)
 # WL#2325 trees wrote TABLE_MAP, the pre-GA row events, XID, BEGIN_LOAD_QUERY
 # and EXECUTE_LOAD_QUERY as 16..22. They are told apart by their FDE: 22
 # types, and a non-zero post-header for type 16 (XID's is always 0).
-_OLD_TO_CANON = {16: T.TABLE_MAP, 17: T.PRE_GA_WRITE_ROWS, 18: T.PRE_GA_UPDATE_ROWS,
+_OLD_TO_CANON: dict[int, int] = {16: T.TABLE_MAP, 17: T.PRE_GA_WRITE_ROWS, 18: T.PRE_GA_UPDATE_ROWS,
                  19: T.PRE_GA_DELETE_ROWS, 20: T.XID, 21: T.BEGIN_LOAD_QUERY,
                  22: T.EXECUTE_LOAD_QUERY}
-_CANON_TO_OLD = {v: k for k, v in _OLD_TO_CANON.items()}
+_CANON_TO_OLD: dict[int, int] = {v: k for k, v in _OLD_TO_CANON.items()}
 
 
 def is_permuted_table(post_header_lens: bytes) -> bool:

@@ -34,11 +34,11 @@ TEXT_FIELDS = frozenset({
 CHECKSUM_NAMES = {0: "NONE", 1: "CRC32", 255: "UNDEF"}
 
 
-def b64(data: bytes) -> str:
+def b64(data: bytes | bytearray | memoryview) -> str:
     return base64.b64encode(bytes(data)).decode("ascii")
 
 
-def text(data: bytes) -> str | dict[str, str]:
+def text(data: bytes | bytearray | memoryview) -> str | dict[str, str]:
     try:
         return bytes(data).decode("utf-8")
     except UnicodeDecodeError:
@@ -270,7 +270,7 @@ def _rows(ev: Event, f: dict[str, Any], tables: TableMaps | None) -> None:
                  for ch in changes]
 
 
-_SPECIAL = {
+_SPECIAL: dict[int, Any] = {
     T.QUERY: _query, T.QUERY_COMPRESSED: _query, T.EXECUTE_LOAD_QUERY: _query,
     T.FORMAT_DESCRIPTION: _fde, T.GTID: _gtid, T.ANONYMOUS_GTID: _gtid,
     T.GTID_TAGGED: _gtid_tagged, T.PREVIOUS_GTIDS: _previous, T.MARIADB_GTID: _mariadb_gtid,

@@ -27,10 +27,16 @@ from binlogkit.codec.header import (
 )
 from binlogkit.codec.primitives import parse_error
 from binlogkit.codec.registry import spec_for
-from binlogkit.codec.types import LOG_EVENT_BINLOG_IN_USE_F, EventType, type_name
+from binlogkit.codec.types import (
+    LOG_EVENT_BINLOG_IN_USE_F,
+    LOG_EVENT_IGNORABLE_F,
+    EventType,
+    type_name,
+)
 from binlogkit.errors import BinlogError
 
 FDE = EventType.FORMAT_DESCRIPTION
+KNOWN_TYPES = frozenset(int(t) for t in EventType)
 ENCRYPTED = -1  # pseudo type code of an event we cannot decrypt
 
 
@@ -77,6 +83,22 @@ def event_crc(data: bytes | bytearray | memoryview, type_code: int) -> int:
         data = bytearray(data)
         data[FLAGS_OFFSET] &= ~LOG_EVENT_BINLOG_IN_USE_F & 0xFF
     return zlib.crc32(data) & 0xFFFFFFFF
+
+
+_TABLE_MAPS: dict[tuple[bytes, int], c.Container] = {}
+
+
+def _table_map(body: bytes, ph: int) -> c.Container:
+    """TABLE_MAP bodies repeat in every transaction on a table: parse each
+    distinct one once. Callers get a shallow copy; nested lists are shared,
+    so treat a table map's metadata as read-only."""
+    key = (body, ph)
+    parsed = _TABLE_MAPS.get(key)
+    if parsed is None:
+        if len(_TABLE_MAPS) >= 4096:
+            _TABLE_MAPS.clear()
+        parsed = _TABLE_MAPS[key] = spec_for(EventType.TABLE_MAP).parse(body, ph=ph)
+    return c.Container(parsed)
 
 
 def decode_event(
@@ -129,12 +151,15 @@ def decode_event(
             )
     body_bytes = data[hlen : len(data) - trailer]
     try:
-        body = spec_for(code).parse(body_bytes, **params)
+        if code == EventType.TABLE_MAP:
+            body = _table_map(body_bytes, params["ph"])
+        else:
+            body = spec_for(code).parse(body_bytes, **params)
     except (c.ConstructError, ValueError, OverflowError) as exc:
         raise BinlogError(
             f"malformed body: {parse_error(exc)}", file=file, offset=pos, event_type=name
         ) from None
-    return Event(
+    ev = Event(
         type_code=code,
         timestamp=h.timestamp,
         server_id=h.server_id,
@@ -148,6 +173,12 @@ def decode_event(
         inner=inner,
         ctx=ctx,
     )
+    if code not in KNOWN_TYPES and not flags & LOG_EVENT_IGNORABLE_F:
+        ev.warnings.append(
+            f"unknown event type {code} is not marked ignorable (header flag 0x80);"
+            " a server would stop here; kept as raw bytes"
+        )
+    return ev
 
 
 def encode_event(ev: Event, ctx: FormatContext | None = None) -> bytes:

@@ -33,7 +33,9 @@ def inner_events(
     fields = ev.body.fields
     ctype = header_field(fields, COMPRESSION_TYPE)
     declared = header_field(fields, UNCOMPRESSED_SIZE)
-    where = {"file": file, "offset": ev.pos, "event_type": "TRANSACTION_PAYLOAD"}
+    def error(expected: str) -> BinlogError:
+        return BinlogError(expected, file=file, offset=ev.pos, event_type="TRANSACTION_PAYLOAD")
+
     if ctype == ZSTD:
         stream = zstd_stream(bytes(ev.body.payload))
     elif ctype == NONE:
@@ -41,7 +43,7 @@ def inner_events(
 
         stream = io.BytesIO(bytes(ev.body.payload))
     else:
-        raise BinlogError(f"unknown compression type {ctype}", **where)
+        raise error(f"unknown compression type {ctype}")
     ictx = ctx.inner()
     offset = 0
     try:
@@ -50,23 +52,21 @@ def inner_events(
             if not head:
                 break
             if len(head) < ictx.header_len:
-                raise BinlogError(
-                    f"payload ends inside an event header at inner offset {offset}", **where
-                )
+                raise error(f"payload ends inside an event header at inner offset {offset}")
             size = int.from_bytes(head[SIZE_OFFSET : SIZE_OFFSET + 4], "little")
             if size < ictx.header_len or size > MAX_INNER_EVENT:
-                raise BinlogError(f"inner event at {offset} has size {size}", **where)
+                raise error(f"inner event at {offset} has size {size}")
             data = head + b"".join(read_exact(stream, size - ictx.header_len))
             if len(data) != size:
-                raise BinlogError(f"payload ends inside the inner event at {offset}", **where)
+                raise error(f"payload ends inside the inner event at {offset}")
             yield decode_event(data, ictx, pos=offset, verify=verify, inner=True, file=file)
             offset += size
     except BinlogError:
         raise
     except Exception as exc:  # zstd errors have no common base class
-        raise BinlogError(f"cannot decompress payload: {exc}", **where) from None
+        raise error(f"cannot decompress payload: {exc}") from None
     if declared is not None and offset != declared:
-        raise BinlogError(f"payload holds {offset} bytes, header says {declared}", **where)
+        raise error(f"payload holds {offset} bytes, header says {declared}")
 
 
 def build_payload(

@@ -134,7 +134,7 @@ class TableLayout:
     def from_table_map(cls, body: Any) -> TableLayout:
         types = bytes(body.column_types)
         meta = column_metadata(types, bytes(body.metadata or b""))
-        return cls(types, tuple(meta), tuple(sizer(t, m) for t, m in zip(types, meta)))
+        return cls(types, tuple(meta), tuple(sizer(t, m) for t, m in zip(types, meta, strict=True)))
 
 
 @dataclass(slots=True)
