@@ -39,6 +39,9 @@ def _schema_table(d: dict[str, Any]) -> tuple[str | None, str | None]:
 
 def text_block(d: dict[str, Any]) -> str:
     """A readable block: one header line, fields, then SQL for statement events."""
+    if d.get("encrypted"):
+        return (f"# at {d['pos']}  next {d['next_pos']}  ENCRYPTED"
+                "  (MariaDB binlog encryption: header and body need the key)")
     ts = datetime.fromtimestamp(d["timestamp"], UTC).strftime("%Y-%m-%d %H:%M:%S")
     indent = "    " if d.get("inner") else ""
     lines = [
