@@ -17,6 +17,7 @@ from binlogkit.codec.types import ROWS_EVENTS, EventType
 T = EventType
 _SQL_FIELDS = ("query",)
 _COMMON = ("pos", "next_pos", "type", "timestamp", "server_id", "inner")
+_BARE_SQL = ("QUERY", "QUERY_COMPRESSED", "EXECUTE_LOAD_QUERY")
 
 
 def _parse_datetime(value: str | None) -> int | None:
@@ -24,7 +25,7 @@ def _parse_datetime(value: str | None) -> int | None:
         return None
     for fmt in ("%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d"):
         try:
-            return int(datetime.strptime(value, fmt).timestamp())
+            return int(datetime.strptime(value, fmt).replace(tzinfo=UTC).timestamp())
         except ValueError:
             continue
     raise click.BadParameter(f"{value!r} is not YYYY-MM-DD[ HH:MM:SS]")
@@ -61,8 +62,10 @@ def text_block(d: dict[str, Any]) -> str:
             continue
         value = v if isinstance(v, str) else json.dumps(v, separators=(",", ":"))
         lines.append(f"{indent}#   {k}: {value}")
-    if sql is not None:
-        lines.append(sql.rstrip() + ";" if indent == "" else indent + sql.rstrip() + ";")
+    if sql is not None and d["type"] in _BARE_SQL:
+        lines.append(indent + sql.rstrip() + ";")
+    elif sql is not None:  # ANNOTATE_ROWS / ROWS_QUERY: the statement, as a comment
+        lines.extend(f"{indent}#   > {line}" for line in sql.splitlines())
     return "\n".join(lines)
 
 
@@ -73,8 +76,8 @@ def text_block(d: dict[str, Any]) -> str:
 @click.option("--start-position", type=int, help="Skip events before this offset (first file).")
 @click.option("--stop-position", type=int,
               help="Stop at the event at/after this offset (last file).")
-@click.option("--start-datetime", help="Skip events before this local time (YYYY-MM-DD HH:MM:SS).")
-@click.option("--stop-datetime", help="Stop at the first event at/after this local time.")
+@click.option("--start-datetime", help="Skip events before this UTC time (YYYY-MM-DD HH:MM:SS).")
+@click.option("--stop-datetime", help="Stop at the first event at/after this UTC time.")
 @click.option("--database", "-d", "databases", multiple=True,
               help="Only events of this schema (QUERY db, table maps, rows); repeatable.")
 @click.option("--table", "-t", "tables", multiple=True,
@@ -125,6 +128,8 @@ def dump(files: tuple[str, ...], fmt: str, start_position: int | None,
             out.write(json.dumps(d, separators=(",", ":")) + "\n")
         else:
             out.write(text_block(d) + "\n")
+        if follow:
+            out.flush()
     out.flush()
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import click
 
 from binlogkit.cli.common import reports_errors, walk
@@ -24,13 +27,20 @@ def rewrite(source: str, target: str, verify_checksum: bool, fix_positions: bool
     """
     count = 0
     last: BinlogReader | None = None
-    with BinlogWriter(target, fix_positions=fix_positions) as writer:
-        for _, reader, ev in walk([source], verify=verify_checksum, progress_label="rewrite"):
-            last = reader
-            if ev.inner:
-                continue  # carried by its TRANSACTION_PAYLOAD
-            writer.write(ev)
-            count += 1
+    partial = Path(target).with_name(Path(target).name + ".partial")
+    try:
+        with BinlogWriter(partial, fix_positions=fix_positions) as writer:
+            for _, reader, ev in walk([source], verify=verify_checksum,
+                                      progress_label="rewrite"):
+                last = reader
+                if ev.inner:
+                    continue  # carried by its TRANSACTION_PAYLOAD
+                writer.write(ev)
+                count += 1
+    except BaseException:
+        partial.unlink(missing_ok=True)  # no half-written TARGET on bad input
+        raise
+    os.replace(partial, target)
     truncated = last.truncated_at if last is not None else None
     msg = f"rewrote {count} events, {writer.pos} bytes"
     if truncated is not None:

@@ -57,9 +57,9 @@ class _Transactions:
                 self.start = ev.pos if self.start is None else self.start
                 self.close(ev.next_pos)
             return
+        # a TRANSACTION_PAYLOAD carries the whole transaction, commit included
         if code in (T.XID, T.XA_PREPARE, T.TRANSACTION_PAYLOAD) and self.start is not None:
-            if code != T.TRANSACTION_PAYLOAD:
-                self.close(ev.next_pos)
+            self.close(ev.next_pos)
 
 
 def _ranges(gnos: list[int]) -> str:

@@ -118,7 +118,12 @@ def _image(img: Image | None, names: list[str] | None) -> dict[str, Any] | None:
     out: dict[str, Any] = {}
     for col, raw in img.values.items():
         key = names[col] if names and col < len(names) else f"@{col + 1}"
-        out[key] = None if raw is None else {"raw": b64(raw)}
+        if raw is None:
+            out[key] = None
+        elif col in img.partial:
+            out[key] = {"raw": b64(raw), "partial_json": True}
+        else:
+            out[key] = {"raw": b64(raw)}
     return out
 
 
@@ -135,7 +140,7 @@ def describe(ev: Event, tables: TableMaps | None = None) -> dict[str, Any]:
         out["inner"] = True
     if ev.log_pos is not None:
         out["log_pos"] = ev.log_pos
-    out["flags"] = ev.flags
+    out["header_flags"] = ev.flags
     if ev.checksum is not None:
         out["checksum"] = ev.checksum
     if ev.type_code == ENCRYPTED:
@@ -228,9 +233,13 @@ def _gtid_list(ev: Event, f: dict[str, Any], tables: TableMaps | None) -> None:
 def _table_map(ev: Event, f: dict[str, Any], tables: TableMaps | None) -> None:
     f["column_types"] = list(bytes(ev.body.column_types))
     f["optional_metadata"] = {
-        OPT_METADATA_NAMES.get(m.type, f"unknown_{m.type}"): plain(m.value, "names")
+        OPT_METADATA_NAMES.get(m.type, f"unknown_{m.type}"): plain(
+            m.value, "names" if m.type in _NAME_LISTS else "")
         for m in ev.body.optional_metadata
     }
+
+
+_NAME_LISTS = frozenset({4, 5, 6})  # column names, SET and ENUM strings
 
 
 def _payload(ev: Event, f: dict[str, Any], tables: TableMaps | None) -> None:
@@ -253,11 +262,13 @@ def _rows(ev: Event, f: dict[str, Any], tables: TableMaps | None) -> None:
     f.pop("extra_len", None)
     if tables is None:
         return
-    schema, table = tables.name(b.table_id)
-    f["schema"], f["table"] = schema, table
+    tm = tables.maps.get(b.table_id)
+    if tm is not None:
+        f["schema"], f["table"] = text(tm.schema), text(tm.table)
     layout = tables.layout(b.table_id)
     if layout is None:
         f["warnings"] = ["no usable TABLE_MAP for this table id; rows not framed"]
+        f["rows_raw"] = b64(bytes(b.rows))
         return
     names = tables.column_names(b.table_id)
     try:

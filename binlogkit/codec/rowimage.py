@@ -30,7 +30,7 @@ from typing import Any
 
 from binlogkit.codec.compression import mariadb_decompress
 from binlogkit.codec.primitives import decode_packed
-from binlogkit.codec.types import COMPRESSED_ROWS, TWO_BITMAPS, EventType
+from binlogkit.codec.types import COMPRESSED_ROWS, TWO_BITMAPS, UPDATE_ROWS, EventType
 
 META_SIZE = {4: 1, 5: 1, 15: 2, 16: 2, 17: 1, 18: 1, 19: 1, 242: 1, 245: 1, 246: 2,
              247: 2, 248: 2, 252: 1, 253: 2, 254: 2, 255: 1}
@@ -198,13 +198,15 @@ def split_rows(ev_type: int, body: Any, layout: TableLayout) -> list[RowChange]:
     data = rows_data(ev_type, body)
     width = body.width
     before_cols = _present(bytes(body.columns), width)
-    after_cols = _present(bytes(body.columns_after), width) if ev_type in TWO_BITMAPS else []
+    # pre-GA UPDATE has one bitmap for both images
+    after_cols = (_present(bytes(body.columns_after), width) if ev_type in TWO_BITMAPS
+                  else before_cols)
     json_after = [c for c in after_cols if c < len(layout.types) and layout.types[c] == JSON_TYPE]
     is_write = ev_type in (20, 23, 30, 166, 169)
     out: list[RowChange] = []
     pos = 0
     while pos < len(data):
-        if ev_type in TWO_BITMAPS:
+        if ev_type in UPDATE_ROWS:
             before, pos = _image(data, pos, before_cols, layout, frozenset())
             partial: frozenset[int] = frozenset()
             if ev_type == EventType.PARTIAL_UPDATE_ROWS:
