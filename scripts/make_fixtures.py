@@ -432,7 +432,8 @@ def w_mariadb_row(s: Session) -> None:
     )
 
 
-def w_mariadb_statement(s: Session) -> None:
+def w_statement(s: Session) -> None:
+    """The statement-format workload, the same on both servers."""
     create_schema(s)
     ddl(s)
     types_dml(s, big=False)
@@ -488,20 +489,6 @@ def w_mysql_row_minimal(s: Session) -> None:
     types_dml(s)
     json_updates(s)
     multi_statement_txn(s)
-    xa(s)
-
-
-def w_mysql_statement(s: Session) -> None:
-    create_schema(s)
-    ddl(s)
-    types_dml(s, big=False)
-    user_vars(s)
-    rand_and_intvar(s)
-    session_status_vars(s)
-    temp_table(s)
-    load_data(s)
-    multi_statement_txn(s)
-    non_transactional(s)
     xa(s)
 
 
@@ -574,7 +561,7 @@ WORKLOADS = [
          "temporary table", "MyISAM"],
         ["USER_VAR", "RAND", "INTVAR", "BEGIN_LOAD_QUERY", "APPEND_BLOCK",
          "EXECUTE_LOAD_QUERY", "XA_PREPARE", "QUERY", "XID", "MARIADB_GTID"],
-        w_mariadb_statement,
+        w_statement,
     ),
     Workload(
         "mixed", "mariadb",
@@ -626,7 +613,7 @@ WORKLOADS = [
          "temporary table", "MyISAM"],
         ["GTID", "USER_VAR", "RAND", "INTVAR", "BEGIN_LOAD_QUERY", "APPEND_BLOCK",
          "EXECUTE_LOAD_QUERY", "XA_PREPARE", "QUERY", "XID"],
-        w_mysql_statement,
+        w_statement,
     ),
     Workload(
         "mixed-anonymous", "mysql",

@@ -13,8 +13,6 @@ from typing import Any
 
 import construct as c
 
-from binlogkit.errors import BinlogError
-
 Int8 = c.Int8ul
 Int16 = c.Int16ul
 Int24 = c.Int24ul
@@ -205,7 +203,6 @@ def parse_error(exc: Exception) -> str:
 
 
 __all__ = [
-    "BinlogError",
     "BoundedBytes",
     "FixedText",
     "Int8",

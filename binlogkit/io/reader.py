@@ -20,7 +20,11 @@ import construct as c
 from binlogkit.codec.context import FormatContext
 from binlogkit.codec.event import ENCRYPTED, Event, context_after, decode_event
 from binlogkit.codec.header import SIZE_OFFSET, TYPE_OFFSET, V1_HEADER_LEN
-from binlogkit.codec.types import LOG_EVENT_BINLOG_IN_USE_F, EventType
+from binlogkit.codec.types import (
+    LOG_EVENT_ARTIFICIAL_F,
+    LOG_EVENT_BINLOG_IN_USE_F,
+    EventType,
+)
 from binlogkit.errors import BinlogError
 
 MAGIC = b"\xfebin"
@@ -154,8 +158,10 @@ class BinlogReader:
             self.events_read += 1
             yield ev
             pos += size
+            # an artificial ROTATE (a relay log's copy of the source's) names
+            # a file of the source, not the next file here
             if self.follow and self.follow_rotate and ev.type_code == EventType.ROTATE \
-                    and not ev.inner and ev.timestamp != 0 and self.name:
+                    and not ev.flags & LOG_EVENT_ARTIFICIAL_F and self.name:
                 nxt = self._rotated(ev)
                 if nxt is not None:
                     self._switch(nxt)
