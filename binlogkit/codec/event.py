@@ -22,6 +22,7 @@ from binlogkit.codec.context import (
 from binlogkit.codec.header import (
     FLAGS_OFFSET,
     MIN_HEADER_LEN,
+    TYPE_OFFSET,
     HeaderV1,
     HeaderV4,
 )
@@ -115,6 +116,8 @@ def decode_event(
     Raises BinlogError naming ``file``, ``pos`` and what was expected.
     """
     hlen = ctx.header_len
+    if hlen > MIN_HEADER_LEN and len(data) > TYPE_OFFSET and data[TYPE_OFFSET] == FDE:
+        hlen = MIN_HEADER_LEN  # an FDE's header is always 19 bytes (its body starts at 19)
     if len(data) < hlen:
         raise BinlogError(f"event shorter than its {hlen}-byte header", file=file, offset=pos)
     if hlen < MIN_HEADER_LEN:
@@ -146,7 +149,7 @@ def decode_event(
         actual = event_crc(data[:-4], code)
         if actual != checksum:
             raise BinlogError(
-                f"CRC32 mismatch: stored 0x{checksum:08x}, computed 0x{actual:08x}",
+                f"CRC32 mismatch: expected 0x{actual:08x} (computed), stored 0x{checksum:08x}",
                 file=file, offset=pos, event_type=name,
             )
     body_bytes = data[hlen : len(data) - trailer]
@@ -201,8 +204,9 @@ def encode_event(ev: Event, ctx: FormatContext | None = None) -> bytes:
     elif crc:
         trailer = 4
     body = spec_for(code).build(ev.body, **params)
-    size = ctx.header_len + len(body) + trailer
-    if ctx.header_len < MIN_HEADER_LEN:
+    hlen = MIN_HEADER_LEN if code == FDE and ctx.header_len > MIN_HEADER_LEN else ctx.header_len
+    size = hlen + len(body) + trailer
+    if hlen < MIN_HEADER_LEN:
         head = HeaderV1.build(
             {"timestamp": ev.timestamp, "type_code": ctx.on_disk(code), "server_id": ev.server_id,
              "event_size": size}
@@ -211,8 +215,8 @@ def encode_event(ev: Event, ctx: FormatContext | None = None) -> bytes:
         head = HeaderV4.build(
             {"timestamp": ev.timestamp, "type_code": ctx.on_disk(code), "server_id": ev.server_id,
              "event_size": size, "log_pos": ev.log_pos or 0, "flags": ev.flags,
-             "extra_header": ev.extra_header.ljust(ctx.header_len - MIN_HEADER_LEN, b"\x00")},
-            header_len=ctx.header_len,
+             "extra_header": ev.extra_header.ljust(hlen - MIN_HEADER_LEN, b"\x00")},
+            header_len=hlen,
         )
     data = head + body
     if trailer:
