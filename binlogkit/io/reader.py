@@ -158,10 +158,12 @@ class BinlogReader:
             self.events_read += 1
             yield ev
             pos += size
-            # an artificial ROTATE (a relay log's copy of the source's) names
-            # a file of the source, not the next file here
+            # Only a file's closing ROTATE names the next file here; a relay
+            # log's copy of the source's ROTATE (artificial, or timestamp 0 in
+            # old relay logs) names a file of the source.
             if self.follow and self.follow_rotate and ev.type_code == EventType.ROTATE \
-                    and not ev.flags & LOG_EVENT_ARTIFICIAL_F and self.name:
+                    and not ev.flags & LOG_EVENT_ARTIFICIAL_F and ev.timestamp \
+                    and self.name and not self._wait_for_more(f, pos):
                 nxt = self._rotated(ev)
                 if nxt is not None:
                     self._switch(nxt)
@@ -170,6 +172,11 @@ class BinlogReader:
                     pos = 4
                     first = True
                     self._wait_for(f, 0, 4)
+
+    @staticmethod
+    def _wait_for_more(f: BinaryIO, pos: int) -> bool:
+        f.seek(pos)
+        return bool(f.read(1))
 
     def _after(self, ev: Event) -> None:
         if ev.type_code == EventType.FORMAT_DESCRIPTION:
