@@ -95,7 +95,7 @@ def walk(
             for ev in reader:
                 yield i, reader, ev
                 if ev.type_code == EventType.TRANSACTION_PAYLOAD:
-                    for inner in inner_events(ev, ev.ctx or reader.ctx, verify=verify,
+                    for inner in inner_events(ev, verify=verify,
                                               file=reader.name):
                         yield i, reader, inner
                 if progress_label:

@@ -216,8 +216,8 @@ def _gtid_tagged(ev: Event, f: dict[str, Any], tables: TableMaps | None) -> None
 def _previous(ev: Event, f: dict[str, Any], tables: TableMaps | None) -> None:
     f["tagged_format"] = ev.body.header >> 56 == 1
     f["gtid_set"] = gtid_set_text(ev.body.sids)
-    for sid in f["sids"]:
-        sid["uuid"] = uuid_text(base64.b64decode(sid["uuid"]))
+    for sid, parsed in zip(f["sids"], ev.body.sids, strict=True):
+        sid["uuid"] = uuid_text(parsed.uuid)
 
 
 def _mariadb_gtid(ev: Event, f: dict[str, Any], tables: TableMaps | None) -> None:

@@ -184,11 +184,15 @@ def decode_event(
     return ev
 
 
-def encode_event(ev: Event, ctx: FormatContext | None = None) -> bytes:
+def encode_event(
+    ev: Event, ctx: FormatContext | None = None, *, at: int | None = None
+) -> bytes:
     """Build the event's bytes from its fields: header, body, CRC32 trailer.
 
-    ``event_size`` is computed; ``log_pos`` is taken as given. The CRC is
-    recomputed when the stream (or, for an FDE, the event) uses CRC32.
+    ``event_size`` is computed; ``log_pos`` is taken as given, or, when ``at``
+    (the offset the event will start at) is given, written as the event's end
+    offset. The CRC is recomputed when the stream (or, for an FDE, the event)
+    uses CRC32.
     """
     ctx = ctx or ev.ctx or FormatContext()
     code = ev.type_code
@@ -214,7 +218,8 @@ def encode_event(ev: Event, ctx: FormatContext | None = None) -> bytes:
     else:
         head = HeaderV4.build(
             {"timestamp": ev.timestamp, "type_code": ctx.on_disk(code), "server_id": ev.server_id,
-             "event_size": size, "log_pos": ev.log_pos or 0, "flags": ev.flags,
+             "event_size": size,
+             "log_pos": at + size if at is not None else ev.log_pos or 0, "flags": ev.flags,
              "extra_header": ev.extra_header.ljust(hlen - MIN_HEADER_LEN, b"\x00")},
             header_len=hlen,
         )

@@ -23,16 +23,19 @@ MAX_INNER_EVENT = 1 << 30
 
 
 def inner_events(
-    ev: Event, ctx: FormatContext, *, verify: bool = True, file: str | None = None
+    ev: Event, ctx: FormatContext | None = None, *, verify: bool = True,
+    file: str | None = None,
 ) -> Iterator[Event]:
     """Yield the events of a TRANSACTION_PAYLOAD, decompressing as it goes.
 
+    ``ctx`` defaults to the context the payload event was decoded under.
     ``pos`` of each inner event is its offset in the uncompressed payload.
     Memory is bounded by the largest inner event.
     """
     fields = ev.body.fields
     ctype = header_field(fields, COMPRESSION_TYPE)
     declared = header_field(fields, UNCOMPRESSED_SIZE)
+
     def error(expected: str) -> BinlogError:
         return BinlogError(expected, file=file, offset=ev.pos, event_type="TRANSACTION_PAYLOAD")
 
@@ -44,7 +47,7 @@ def inner_events(
         stream = io.BytesIO(bytes(ev.body.payload))
     else:
         raise error(f"unknown compression type {ctype}")
-    ictx = ctx.inner()
+    ictx = (ctx or ev.ctx or FormatContext()).inner()
     offset = 0
     try:
         while True:

@@ -163,7 +163,7 @@ class BinlogReader:
             # old relay logs) names a file of the source.
             if self.follow and self.follow_rotate and ev.type_code == EventType.ROTATE \
                     and not ev.flags & LOG_EVENT_ARTIFICIAL_F and ev.timestamp \
-                    and self.name and not self._wait_for_more(f, pos):
+                    and self.name and not self._has_more(f, pos):
                 nxt = self._rotated(ev)
                 if nxt is not None:
                     self._switch(nxt)
@@ -174,7 +174,7 @@ class BinlogReader:
                     self._wait_for(f, 0, 4)
 
     @staticmethod
-    def _wait_for_more(f: BinaryIO, pos: int) -> bool:
+    def _has_more(f: BinaryIO, pos: int) -> bool:
         f.seek(pos)
         return bool(f.read(1))
 

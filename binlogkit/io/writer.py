@@ -35,10 +35,10 @@ class BinlogWriter:
 
     def write(self, ev: Event) -> bytes:
         """Encode and write one event; return its bytes."""
-        if self.fix_positions and self.ctx.header_len >= 19:
-            size = len(encode_event(ev, self.ctx))
-            ev.log_pos = self.pos + size
-        data = encode_event(ev, self.ctx)
+        fix = self.fix_positions and self.ctx.header_len >= 19
+        data = encode_event(ev, self.ctx, at=self.pos if fix else None)
+        if fix:
+            ev.log_pos = self.pos + len(data)
         self._f.write(data)
         self.pos += len(data)
         self.ctx = context_after(ev, self.ctx)
