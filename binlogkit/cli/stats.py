@@ -10,9 +10,12 @@ from typing import Any
 import click
 
 from binlogkit.cli.common import expand_paths, reports_errors, walk
+from binlogkit.codec.compression import CompressionError
 from binlogkit.codec.describe import TableMaps, uuid_text
 from binlogkit.codec.event import Event
-from binlogkit.codec.types import ROWS_EVENTS, EventType
+from binlogkit.codec.rowcodec import WRITE_TYPES, decode_rows
+from binlogkit.codec.rowimage import RowFramingError
+from binlogkit.codec.types import ROWS_EVENTS, UPDATE_ROWS, EventType
 
 T = EventType
 _GTID_START = {T.GTID, T.ANONYMOUS_GTID, T.GTID_TAGGED, T.MARIADB_GTID}
@@ -62,6 +65,34 @@ class _Transactions:
             self.close(ev.next_pos)
 
 
+class _TableCounts:
+    """Per table: row events, rows inserted / updated / deleted, bytes of row events."""
+
+    def __init__(self) -> None:
+        self.tables: dict[str, Counter[str]] = defaultdict(Counter)
+
+    def see(self, ev: Event, maps: TableMaps) -> None:
+        schema, table = maps.name(ev.body.table_id)
+        c = self.tables[f"{schema}.{table}"]
+        c["events"] += 1
+        c["bytes"] += ev.size
+        kind = ("inserted" if ev.type_code in WRITE_TYPES else
+                "updated" if ev.type_code in UPDATE_ROWS else "deleted")
+        try:
+            cols = maps.table_columns(ev.body.table_id)
+            if cols is None:
+                raise RowFramingError("no table map")
+            c[kind] += len(decode_rows(ev.type_code, ev.body, cols))
+        except (RowFramingError, CompressionError):
+            c["undecoded_events"] += 1
+
+    def report(self) -> dict[str, dict[str, int]]:
+        order = sorted(self.tables.items(), key=lambda kv: -kv[1]["bytes"])
+        keys = ("events", "inserted", "updated", "deleted", "bytes", "undecoded_events")
+        return {name: {k: c[k] for k in keys if k in c or k != "undecoded_events"}
+                for name, c in order}
+
+
 def _ranges(gnos: list[int]) -> str:
     gnos.sort()
     out: list[str] = []
@@ -84,7 +115,7 @@ def _ranges(gnos: list[int]) -> str:
 def stats(files: tuple[str, ...], as_json: bool, verify_checksum: bool) -> None:
     """Event histogram, transactions, GTID range, time span and per-table counts."""
     types: Counter[str] = Counter()
-    tables: Counter[str] = Counter()
+    tables = _TableCounts()
     mysql_gtids: dict[str, list[int]] = defaultdict(list)
     mariadb: dict[str, list[int]] = {}
     trx = _Transactions()
@@ -114,8 +145,7 @@ def stats(files: tuple[str, ...], as_json: bool, verify_checksum: bool) -> None:
             lo_hi[0] = min(lo_hi[0], ev.body.seq_no)
             lo_hi[1] = max(lo_hi[1], ev.body.seq_no)
         elif code in ROWS_EVENTS:
-            schema, table = maps.name(ev.body.table_id)
-            tables[f"{schema}.{table}"] += 1
+            tables.see(ev, maps)
     buckets: Counter[str] = Counter()
     for size in trx.sizes:
         label = next((f"<{b}" for b in _SIZE_BUCKETS if size < b), f">={_SIZE_BUCKETS[-1]}")
@@ -138,7 +168,7 @@ def stats(files: tuple[str, ...], as_json: bool, verify_checksum: bool) -> None:
         or None,
         "first_timestamp": first_ts,
         "last_timestamp": last_ts,
-        "tables": dict(tables.most_common()),
+        "tables": tables.report(),
     }
     if as_json:
         click.echo(json.dumps(report, indent=2))
@@ -165,7 +195,12 @@ def stats(files: tuple[str, ...], as_json: bool, verify_checksum: bool) -> None:
 
         click.echo(f"time span:    {fmt(first_ts)} .. {fmt(last_ts or first_ts)} UTC"
                    f" ({(last_ts or first_ts) - first_ts} s)")
-    if tables:
-        click.echo("row events per table:")
-        for name, n in tables.most_common():
-            click.echo(f"  {name:<40} {n}")
+    if report["tables"]:
+        click.echo("row changes per table:")
+        click.echo(f"  {'table':<32} {'events':>8} {'inserted':>9} {'updated':>9}"
+                   f" {'deleted':>9} {'bytes':>11}")
+        for name, c in report["tables"].items():
+            click.echo(f"  {name:<32} {c['events']:>8} {c['inserted']:>9} {c['updated']:>9}"
+                       f" {c['deleted']:>9} {c['bytes']:>11}"
+                       + (f"  ({c['undecoded_events']} events not decoded)"
+                          if c.get("undecoded_events") else ""))

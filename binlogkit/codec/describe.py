@@ -2,16 +2,19 @@
 
 Text fields (query, schema, file names ...) become strings when they are
 valid UTF-8, else ``{"base64": ...}``; other bytes become base64 strings;
-UUIDs are printed the server's way. Row values are not decoded yet: each is
-``{"raw": base64}`` (see docs/json.md).
+UUIDs are printed the server's way. Row values follow the table in
+docs/json.md (:func:`json_value`).
 """
 
 from __future__ import annotations
 
 import base64
+import struct
 import uuid as uuidlib
+from decimal import Decimal
 from typing import Any
 
+from binlogkit.codec.columns import Column, Schemas, columns_from_table_map
 from binlogkit.codec.compression import CompressionError, mariadb_decompress
 from binlogkit.codec.event import ENCRYPTED, Event
 from binlogkit.codec.events.payload import (
@@ -22,7 +25,8 @@ from binlogkit.codec.events.payload import (
 )
 from binlogkit.codec.events.rows import OPT_METADATA_NAMES
 from binlogkit.codec.events.statement import STATUS_VAR_NAMES
-from binlogkit.codec.rowimage import Image, RowFramingError, TableLayout, split_rows
+from binlogkit.codec.rowcodec import Row, decode_rows
+from binlogkit.codec.rowimage import RowFramingError, TableLayout
 from binlogkit.codec.types import ROWS_EVENTS, EventType
 
 T = EventType
@@ -74,16 +78,23 @@ def gtid_set_text(sids: Any) -> str:
 
 
 class TableMaps:
-    """The table maps seen so far in a stream, by table id."""
+    """The table maps seen so far in a stream, by table id, with the columns
+    row decoding uses (completed by caller ``schemas`` where the binlog is silent)."""
 
-    def __init__(self) -> None:
+    def __init__(self, schemas: Schemas | None = None) -> None:
         self.maps: dict[int, Any] = {}
         self.layouts: dict[int, TableLayout | None] = {}
+        self.columns: dict[int, tuple[Column, ...] | RowFramingError] = {}
+        self.flavors: dict[int, str] = {}
+        self.schemas = schemas
 
     def see(self, ev: Event) -> None:
         if ev.type_code == T.TABLE_MAP:
-            self.maps[ev.body.table_id] = ev.body
-            self.layouts.pop(ev.body.table_id, None)
+            tid = ev.body.table_id
+            self.maps[tid] = ev.body
+            self.layouts.pop(tid, None)
+            self.columns.pop(tid, None)
+            self.flavors[tid] = ev.ctx.flavor if ev.ctx is not None else "mysql"
 
     def name(self, table_id: int) -> tuple[str | None, str | None]:
         tm = self.maps.get(table_id)
@@ -100,6 +111,25 @@ class TableMaps:
                 self.layouts[table_id] = None
         return self.layouts[table_id]
 
+    def table_columns(self, table_id: int) -> tuple[Column, ...] | None:
+        """Columns of the table, or None without a table map; raises
+        RowFramingError when the table map's metadata does not fit its types."""
+        if table_id not in self.columns:
+            tm = self.maps.get(table_id)
+            if tm is None:
+                return None
+            schema, table = self.name(table_id)
+            tdef = self.schemas.get(schema or "", table or "") if self.schemas else None
+            try:
+                self.columns[table_id] = columns_from_table_map(
+                    tm, tdef, self.flavors.get(table_id, "mysql"))
+            except RowFramingError as exc:
+                self.columns[table_id] = exc
+        cols = self.columns[table_id]
+        if isinstance(cols, RowFramingError):
+            raise cols
+        return cols
+
     def column_names(self, table_id: int) -> list[str] | None:
         tm = self.maps.get(table_id)
         for item in (tm.optional_metadata if tm else []):
@@ -112,18 +142,72 @@ def _str(data: bytes) -> str:
     return bytes(data).decode("utf-8", "replace")
 
 
-def _image(img: Image | None, names: list[str] | None) -> dict[str, Any] | None:
+def float32(v: float) -> float:
+    """The shortest double that reads back as the same float32 (how FLOAT prints)."""
+    packed = struct.pack("<f", v)
+    for digits in range(6, 10):
+        short = float(f"{v:.{digits}g}")
+        if struct.pack("<f", short) == packed:
+            return short
+    return v
+
+
+def json_value(col: Column, v: Any) -> Any:
+    """A decoded column value under the JSON contract of docs/json.md."""
+    if v is None or isinstance(v, bool | int | str):
+        return v
+    if isinstance(v, float):
+        return float32(v) if col.type == 4 else v
+    if isinstance(v, Decimal):
+        return format(v, "f")
+    if isinstance(v, bytes | bytearray):
+        return b64(v)
+    if isinstance(v, tuple):
+        return [float32(x) for x in v]
+    if hasattr(v, "diffs"):  # binlogkit.codec.jsonb.Json
+        return json_doc(v.value)
+    return str(v)
+
+
+def json_doc(v: Any) -> Any:
+    """A MySQL JSON document as plain JSON: opaque DECIMAL as a number when a
+    double holds it exactly (else its text), other opaque values as MySQL's text."""
+    if isinstance(v, dict):
+        return {k: json_doc(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [json_doc(x) for x in v]
+    if v is None or isinstance(v, bool | int | float | str):
+        return v
+    inner = getattr(v, "value", None)  # binlogkit.codec.jsonb.JsonOpaque
+    if isinstance(inner, Decimal):
+        if inner == inner.to_integral_value() and abs(inner) < 2**63:
+            return int(inner)
+        return float(inner) if Decimal(repr(float(inner))) == inner else format(inner, "f")
+    return inner if isinstance(inner, str) else v.text()
+
+
+def _image(img: dict[str, Any] | None, cols: dict[str, Column]) -> dict[str, Any] | None:
     if img is None:
         return None
-    out: dict[str, Any] = {}
-    for col, raw in img.values.items():
-        key = names[col] if names and col < len(names) else f"@{col + 1}"
-        if raw is None:
-            out[key] = None
-        elif col in img.partial:
-            out[key] = {"raw": b64(raw), "partial_json": True}
-        else:
-            out[key] = {"raw": b64(raw)}
+    return {k: json_value(cols[k], v) for k, v in img.items()}
+
+
+def row_json(row: Row, cols: dict[str, Column]) -> dict[str, Any]:
+    out = {"before": _image(row.before, cols), "after": _image(row.after, cols)}
+    diffs = {k: v.diffs for k, v in (row.after or {}).items()
+             if getattr(v, "diffs", None) is not None}
+    if diffs:
+        out["json_diffs"] = {k: [_diff(x) for x in d] for k, d in diffs.items()}
+    return out
+
+
+_JSON_OPS = {0: "REPLACE", 1: "INSERT", 2: "REMOVE"}
+
+
+def _diff(d: Any) -> dict[str, Any]:
+    out = {"op": _JSON_OPS.get(d.op, d.op), "path": d.path}
+    if d.op != 2:
+        out["value"] = json_doc(d.value)
     return out
 
 
@@ -265,20 +349,19 @@ def _rows(ev: Event, f: dict[str, Any], tables: TableMaps | None) -> None:
     tm = tables.maps.get(b.table_id)
     if tm is not None:
         f["schema"], f["table"] = text(tm.schema), text(tm.table)
-    layout = tables.layout(b.table_id)
-    if layout is None:
-        f["warnings"] = ["no usable TABLE_MAP for this table id; rows not framed"]
-        f["rows_raw"] = b64(bytes(b.rows))
-        return
-    names = tables.column_names(b.table_id)
     try:
-        changes = split_rows(ev.type_code, b, layout)
+        cols = tables.table_columns(b.table_id)
+        if cols is None:
+            f["warnings"] = ["no TABLE_MAP for this table id; rows not decoded"]
+            f["rows_raw"] = b64(bytes(b.rows))
+            return
+        rows = decode_rows(ev.type_code, b, cols)
     except (RowFramingError, CompressionError) as exc:
-        f["warnings"] = [f"rows not framed: {exc}"]
+        f["warnings"] = [f"rows not decoded: {exc}"]
         f["rows_raw"] = b64(bytes(b.rows))
         return
-    f["rows"] = [{"before": _image(ch.before, names), "after": _image(ch.after, names)}
-                 for ch in changes]
+    by_key = {c.key: c for c in cols}
+    f["rows"] = [row_json(r, by_key) for r in rows]
 
 
 _SPECIAL: dict[int, Any] = {

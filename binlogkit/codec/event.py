@@ -25,6 +25,7 @@ from binlogkit.codec.header import (
     TYPE_OFFSET,
     HeaderV1,
     HeaderV4,
+    HeaderV4Compiled,
 )
 from binlogkit.codec.primitives import parse_error
 from binlogkit.codec.registry import spec_for
@@ -124,7 +125,7 @@ def decode_event(
         h = HeaderV1.parse(data[:hlen])
         log_pos, flags, extra = None, 0, b""
     else:
-        h = HeaderV4.parse(data[:hlen], header_len=hlen)
+        h = HeaderV4Compiled.parse(data[:hlen], header_len=hlen)
         log_pos, flags, extra = h.log_pos, h.flags, h.extra_header
     code = ctx.canonical(h.type_code)
     name = type_name(code)

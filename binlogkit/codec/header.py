@@ -35,6 +35,9 @@ HeaderV4 = c.Struct(
     "extra_header" / c.Bytes(this._params.header_len - 19),
 )
 
+# The same spec, compiled by Construct to Python code (about 4x faster to parse).
+HeaderV4Compiled = HeaderV4.compile()
+
 TYPE_OFFSET = 4
 SIZE_OFFSET = 9
 FLAGS_OFFSET = 17

@@ -18,7 +18,14 @@ from typing import BinaryIO
 import construct as c
 
 from binlogkit.codec.context import FormatContext
-from binlogkit.codec.event import ENCRYPTED, Event, context_after, decode_event
+from binlogkit.codec.event import (
+    CHECKSUM_CRC32,
+    ENCRYPTED,
+    Event,
+    context_after,
+    decode_event,
+    event_crc,
+)
 from binlogkit.codec.header import SIZE_OFFSET, TYPE_OFFSET, V1_HEADER_LEN
 from binlogkit.codec.types import (
     LOG_EVENT_ARTIFICIAL_F,
@@ -27,6 +34,8 @@ from binlogkit.codec.types import (
 )
 from binlogkit.errors import BinlogError
 
+_CONTEXT_TYPES = frozenset({EventType.FORMAT_DESCRIPTION, EventType.START_V3,
+                            EventType.START_ENCRYPTION, EventType.ROTATE})
 MAGIC = b"\xfebin"
 MYSQL_ENCRYPTED_MAGIC = b"\xfdbin"
 MAX_EVENT_SIZE = 1 << 30  # servers cap events at max_allowed_packet (1 GiB)
@@ -54,7 +63,10 @@ class BinlogReader:
 
     ``verify_checksum`` checks each CRC32. ``follow`` waits for a file that is
     still written to grow, and (when ``follow_rotate``) moves on to the file a
-    ROTATE names, like ``tail -F``. Errors are :class:`BinlogError`.
+    ROTATE names, like ``tail -F``. ``types`` (canonical type codes) limits
+    what is decoded and yielded: other events are framed and CRC-checked but
+    their bodies are not parsed (events that set the format context are
+    always decoded). Errors are :class:`BinlogError`.
     """
 
     def __init__(
@@ -66,8 +78,10 @@ class BinlogReader:
         follow_rotate: bool = True,
         poll_interval: float = 0.25,
         name: str | None = None,
+        types: Iterable[int] | None = None,
     ) -> None:
         self.verify = verify_checksum
+        self.types = None if types is None else frozenset(types) | _CONTEXT_TYPES
         self.follow = follow
         self.follow_rotate = follow_rotate
         self.poll_interval = poll_interval
@@ -147,6 +161,11 @@ class BinlogReader:
             if len(data) < size:
                 self._partial(pos, f"{size} bytes of event, found {len(data)}")
                 return
+            if self.types is not None and not self.encrypted \
+                    and self.ctx.canonical(type_code) not in self.types:
+                self._skip(data, pos)
+                pos += size
+                continue
             if self.encrypted:
                 ev = Event(
                     type_code=ENCRYPTED, timestamp=0, server_id=0,
@@ -172,6 +191,16 @@ class BinlogReader:
                     pos = 4
                     first = True
                     self._wait_for(f, 0, 4)
+
+    def _skip(self, data: bytes, pos: int) -> None:
+        """Check a filtered-out event's framing and CRC without parsing its body."""
+        code = self.ctx.canonical(data[TYPE_OFFSET])
+        if self.verify and self.ctx.crc and self.ctx.checksum_alg == CHECKSUM_CRC32:
+            stored = int.from_bytes(data[-4:], "little")
+            if event_crc(data[:-4], code) != stored:
+                raise self._err(f"CRC32 0x{event_crc(data[:-4], code):08x} (computed),"
+                                f" stored 0x{stored:08x}", pos)
+        self.events_read += 1
 
     @staticmethod
     def _has_more(f: BinaryIO, pos: int) -> bool:

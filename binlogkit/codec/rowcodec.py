@@ -1,0 +1,522 @@
+"""Row images to Python values and back, compiled once per table layout.
+
+For each (columns, columns-present-in-image) pair a Python function is
+generated that walks one image: it reads the null bitmap once, unpacks runs
+of fixed-width numeric columns with a single ``struct`` call when none of
+them is NULL, and decodes every other column with code chosen for its type
+when the function was built. Functions are cached (bounded).
+
+Python values, per column type:
+
+| type                                 | value                                          |
+| ------------------------------------ | ---------------------------------------------- |
+| integers, YEAR (0 stays 0), BIT      | ``int`` (signedness from metadata)             |
+| FLOAT, DOUBLE                        | ``float``                                      |
+| DECIMAL                              | ``decimal.Decimal`` with the column's scale    |
+| DATE, TIME, DATETIME, TIMESTAMP      | ``str`` as the server prints it (TIMESTAMP UTC)|
+| CHAR, VARCHAR, TEXT, ENUM, SET       | ``str``; ``bytes`` when the charset is unknown |
+|                                      | or a value does not survive it; ENUM/SET       |
+|                                      | ``int`` when their members are unknown         |
+| BINARY (pad restored), VARBINARY,    | ``bytes``                                      |
+| BLOB, GEOMETRY                       |                                                |
+| JSON (MySQL)                         | :class:`binlogkit.codec.jsonb.Json`            |
+| VECTOR                               | ``tuple[float, ...]``                          |
+| MariaDB UUID, INET6, INET4           | ``str`` when a caller schema names the type    |
+
+A column absent from the image is absent from the row dict; NULL is None.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import struct
+import uuid as uuidlib
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from binlogkit.codec import temporal as tp
+from binlogkit.codec.columns import BLOB, GEOMETRY, JSON, STRING, VARCHAR, VECTOR, Column
+from binlogkit.codec.compression import mariadb_decompress
+from binlogkit.codec.primitives import decode_packed, encode_packed
+from binlogkit.codec.rowimage import ENUM_TYPE, SET_TYPE, RowFramingError
+from binlogkit.codec.types import COMPRESSED_ROWS, TWO_BITMAPS, UPDATE_ROWS, EventType
+
+PARTIAL_JSON_UPDATES = 1
+WRITE_TYPES = frozenset({20, 23, 30, 166, 169})
+# binlog type -> (struct char signed, unsigned, size) for fixed-width numeric runs
+_RUN: dict[int, tuple[str, str]] = {1: ("b", "B"), 2: ("h", "H"), 3: ("i", "I"),
+                                     8: ("q", "Q"), 4: ("f", "f"), 5: ("d", "d")}
+
+
+@dataclass(slots=True)
+class Row:
+    """One row change: ``before``/``after`` dicts keyed by column name (``@N``
+    when unknown). ``options`` is a PARTIAL_UPDATE_ROWS image's value_options;
+    ``pads`` keeps the unused high bits of the (before, after) null bitmaps,
+    which old servers set, so that encoding gives back the same bytes."""
+
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+    options: int | None = None
+    pads: tuple[int, int] | None = None  # null-bitmap padding bits set (old servers)
+
+
+# ---------------------------------------------------------------- value helpers
+
+
+def _charset_codec(col: Column) -> tuple[str | None, bool]:
+    """(python codec, exact) for a text column; codec None means bytes."""
+    if col.charset is None or col.is_binary:
+        return None, False
+    from binlogkit.codec.charsets import exact, python_codec  # noqa: PLC0415
+
+    codec = python_codec(col.charset)
+    return codec, bool(codec and exact(col.charset))
+
+
+def _text_decoder(col: Column) -> Callable[[bytes], str | bytes]:
+    from binlogkit.codec.charsets import decode_text  # noqa: PLC0415
+
+    cs = col.charset
+    return lambda raw: decode_text(raw, cs)
+
+
+def _enum(values: tuple[str, ...] | None) -> Callable[[int], str | int]:
+    if values is None:
+        return lambda i: i
+    table = ("", *values)
+    return lambda i: table[i] if i < len(table) else i
+
+
+def _set(values: tuple[str, ...] | None) -> Callable[[int], str | int]:
+    if values is None:
+        return lambda m: m
+    vals = values
+
+    def name(mask: int) -> str | int:
+        if mask >> len(vals):
+            return mask
+        return ",".join(v for k, v in enumerate(vals) if mask >> k & 1)
+
+    return name
+
+
+def _json_value(raw: bytes) -> Any:
+    from binlogkit.codec.jsonb import Json  # noqa: PLC0415
+
+    return Json(raw=raw)
+
+
+def _vector(raw: bytes) -> tuple[float, ...]:
+    if len(raw) % 4:
+        raise RowFramingError(f"VECTOR value of {len(raw)} bytes is not a float32 array")
+    return struct.unpack(f"<{len(raw) // 4}f", raw)
+
+
+def _mariadb_special(col: Column) -> Callable[[bytes], Any] | None:
+    kind = (col.data_type or "").lower()
+    if kind == "uuid":
+        return lambda raw: str(uuidlib.UUID(bytes=raw))
+    if kind == "inet6":
+        return lambda raw: str(ipaddress.IPv6Address(raw))
+    if kind == "inet4":
+        return lambda raw: str(ipaddress.IPv4Address(raw))
+    return None
+
+
+# ---------------------------------------------------------------- code generation
+
+
+class _Gen:
+    """Builds the source of one image decoder."""
+
+    def __init__(self, safe: bool) -> None:
+        self.lines: list[str] = []
+        self.env: dict[str, Any] = {"Decimal": Decimal}
+        self.safe = safe
+
+    def name(self, prefix: str, obj: Any) -> str:
+        key = f"{prefix}{len(self.env)}"
+        self.env[key] = obj
+        return key
+
+    def emit(self, indent: int, text: str) -> None:
+        self.lines.extend("    " * indent + ln for ln in text.strip("\n").split("\n"))
+
+    def value(self, col: Column, v: str, ind: int) -> None:  # noqa: C901, PLR0912, PLR0915
+        """Code that reads column ``col`` at ``p`` into ``v`` and advances ``p``."""
+        t, m = col.type, col.meta
+        e = self.emit
+        uns = bool(col.unsigned)
+        if t in _RUN:
+            s = struct.Struct("<" + _RUN[t][1 if uns else 0])
+            e(ind, f"{v} = {self.name('S', s.unpack_from)}(d, p)[0]; p += {s.size}")
+        elif t == 9:
+            e(ind, f"{v} = int.from_bytes(d[p:p + 3], 'little', signed={not uns}); p += 3")
+        elif t == 13:
+            e(ind, f"{v} = d[p]; {v} = {v} + 1900 if {v} else 0; p += 1")
+        elif t == 16:
+            n = (m & 0xFF) + (1 if m >> 8 else 0)
+            e(ind, f"{v} = int.from_bytes(d[p:p + {n}], 'big'); p += {n}")
+        elif t == 246:
+            prec, scale = m >> 8, m & 0xFF
+            n = tp.decimal_size(prec, scale)
+            f = self.name("F", lambda raw, _p=prec, _s=scale: Decimal(tp.decimal_text(raw, _p, _s)))
+            e(ind, f"{v} = {f}(d[p:p + {n}]); p += {n}")
+        elif t == 0:
+            if not col.max_length:
+                raise RowFramingError(
+                    f"column {col.key}: old DECIMAL needs its length from a caller schema")
+            e(ind, f"{v} = Decimal(d[p:p + {col.max_length}].decode('ascii').strip());"
+                   f" p += {col.max_length}")
+        elif t in (10, 14):
+            f = self.name("F", tp.date_text)
+            e(ind, f"{v} = {f}(int.from_bytes(d[p:p + 3], 'little')); p += 3")
+        elif t == 11:
+            f = self.name("F", tp.time_text)
+            e(ind, f"{v} = {f}(int.from_bytes(d[p:p + 3], 'little', signed=True)); p += 3")
+        elif t == 12:
+            f = self.name("F", tp.datetime_text)
+            e(ind, f"{v} = {f}(int.from_bytes(d[p:p + 8], 'little')); p += 8")
+        elif t == 7:
+            f = self.name("F", tp.timestamp_text)
+            e(ind, f"{v} = {f}(int.from_bytes(d[p:p + 4], 'little')); p += 4")
+        elif t in (17, 18, 19):
+            base = {17: 4, 18: 5, 19: 3}[t]
+            n = base + tp.frac_bytes(m)
+            fn = {17: tp.timestamp2_text, 18: tp.datetime2_text, 19: tp.time2_text}[t]
+            f = self.name("F", lambda raw, _f=fn, _m=m: _f(raw, _m))
+            e(ind, f"{v} = {f}(d[p:p + {n}]); p += {n}")
+        elif t == 6:
+            e(ind, f"{v} = None")
+        elif t in (ENUM_TYPE, SET_TYPE):
+            n = col.max_length
+            f = self.name("F", _enum(col.enum_values) if t == ENUM_TYPE else _set(col.set_values))
+            e(ind, f"{v} = {f}(int.from_bytes(d[p:p + {n}], 'little')); p += {n}")
+        elif t in (STRING, VARCHAR, 253, BLOB, JSON, GEOMETRY, VECTOR):
+            if t in (STRING, VARCHAR, 253):
+                w = 1 if col.max_length < 256 else 2
+            else:
+                w = m
+                if not 1 <= w <= 4:
+                    raise RowFramingError(f"column {col.key}: length size {w} is not 1-4")
+            if w == 1:
+                e(ind, f"n = d[p]; {v} = d[p + 1:p + 1 + n]; p += 1 + n")
+            else:
+                e(ind, f"n = int.from_bytes(d[p:p + {w}], 'little'); p += {w};"
+                       f" {v} = d[p:p + n]; p += n")
+            self._convert_bytes(col, v, ind)
+        else:
+            raise RowFramingError(f"column {col.key}: type {t} has no known row format")
+
+    def _convert_bytes(self, col: Column, v: str, ind: int) -> None:
+        t = col.type
+        if t == JSON:
+            self.emit(ind, f"{v} = {self.name('F', _json_value)}({v})")
+            return
+        if t == VECTOR:
+            self.emit(ind, f"{v} = {self.name('F', _vector)}({v})")
+            return
+        if t == GEOMETRY:
+            return
+        special = _mariadb_special(col)
+        if col.is_binary or col.charset is None:
+            if t == STRING and col.is_binary and col.max_length:
+                self.emit(ind, f"if len({v}) < {col.max_length}:"
+                               f" {v} = {v}.ljust({col.max_length}, b'\\0')")
+            if special:
+                self.emit(ind, f"{v} = {self.name('F', special)}({v})")
+            return
+        codec, exact = _charset_codec(col)
+        if codec and exact and not self.safe:
+            self.emit(ind, f"{v} = {v}.decode({codec!r})")
+        else:
+            self.emit(ind, f"{v} = {self.name('F', _text_decoder(col))}({v})")
+
+
+def _build_image(cols: Sequence[Column], safe: bool) -> Callable[[bytes, int], Any]:
+    g = _Gen(safe)
+    nb = (len(cols) + 7) // 8
+    g.emit(0, "def image(d, p):")
+    g.emit(1, f"nb = int.from_bytes(d[p:p + {nb}], 'little'); p += {nb}")
+    k = 0
+    while k < len(cols):
+        run: list[Column] = []
+        while (k + len(run) < len(cols) and cols[k + len(run)].type in _RUN):
+            run.append(cols[k + len(run)])
+        if len(run) > 1:
+            fmt = "<" + "".join(_RUN[c.type][1 if c.unsigned else 0] for c in run)
+            s = struct.Struct(fmt)
+            mask = sum(1 << (k + j) for j in range(len(run)))
+            names = ", ".join(f"v{k + j}" for j in range(len(run)))
+            g.emit(1, f"if not nb & {mask}:")
+            g.emit(2, f"{names}, = {g.name('S', s.unpack_from)}(d, p); p += {s.size}")
+            g.emit(1, "else:")
+            for j, c in enumerate(run):
+                g.emit(2, f"if nb & {1 << (k + j)}: v{k + j} = None")
+                g.emit(2, "else:")
+                g.value(c, f"v{k + j}", 3)
+            k += len(run)
+            continue
+        g.emit(1, f"if nb & {1 << k}: v{k} = None")
+        g.emit(1, "else:")
+        g.value(cols[k], f"v{k}", 2)
+        k += 1
+    keys = ", ".join(f"{c.key!r}: v{i}" for i, c in enumerate(cols))
+    g.emit(1, f"return {{{keys}}}, p, nb >> {len(cols)}")
+    code = "\n".join(g.lines)
+    exec(compile(code, f"<row image {len(cols)} columns>", "exec"), g.env)  # noqa: S102
+    fn: Callable[[bytes, int], Any] = g.env["image"]
+    return fn
+
+
+_CACHE: OrderedDict[Any, Callable[[bytes, int], Any]] = OrderedDict()
+_CACHE_SIZE = 2048
+
+
+def image_decoder(cols: tuple[Column, ...], safe: bool = False) -> Callable[[bytes, int], Any]:
+    """The compiled decoder of images holding exactly ``cols`` (cached)."""
+    key = (cols, safe)
+    fn = _CACHE.get(key)
+    if fn is None:
+        fn = _build_image(cols, safe)
+        _CACHE[key] = fn
+        if len(_CACHE) > _CACHE_SIZE:
+            _CACHE.popitem(last=False)
+    else:
+        _CACHE.move_to_end(key)
+    return fn
+
+
+# ---------------------------------------------------------------- row events
+
+
+def present(bitmap: bytes, width: int) -> list[int]:
+    return [i for i in range(width) if bitmap[i >> 3] >> (i & 7) & 1]
+
+
+def rows_data(ev_type: int, body: Any) -> bytes:
+    data = bytes(body.rows)
+    return mariadb_decompress(data) if ev_type in COMPRESSED_ROWS else data
+
+
+@dataclass
+class _Plan:
+    before: tuple[Column, ...]
+    after: tuple[Column, ...]
+    json_after: list[Column] = field(default_factory=list)
+
+
+def _plan(ev_type: int, body: Any, columns: Sequence[Column]) -> _Plan:
+    width = body.width
+    bcols = present(bytes(body.columns), width)
+    acols = present(bytes(body.columns_after), width) if ev_type in TWO_BITMAPS else bcols
+    for i in (*bcols, *acols):
+        if i >= len(columns):
+            raise RowFramingError(f"column {i + 1} is not in the table map")
+    before = tuple(columns[i] for i in bcols)
+    after = tuple(columns[i] for i in acols)
+    return _Plan(before, after, [c for c in after if c.type == JSON])
+
+
+def decode_rows(ev_type: int, body: Any, columns: Sequence[Column]) -> list[Row]:
+    """Every row change of a row event, as Python values."""
+    data = rows_data(ev_type, body)
+    plan = _plan(ev_type, body, columns)
+    try:
+        return _decode(ev_type, data, plan, safe=False)
+    except UnicodeDecodeError:
+        return _decode(ev_type, data, plan, safe=True)
+
+
+def _decode(ev_type: int, data: bytes, plan: _Plan, safe: bool) -> list[Row]:
+    end = len(data)
+    img_b = image_decoder(plan.before, safe)
+    out: list[Row] = []
+    append = out.append
+    p = 0
+    try:
+        if ev_type in UPDATE_ROWS:
+            img_a = image_decoder(plan.after, safe) if plan.after != plan.before else img_b
+            partial = ev_type == EventType.PARTIAL_UPDATE_ROWS
+            while p < end:
+                before, p, pad_b = img_b(data, p)
+                options = None
+                bits = b""
+                if partial:
+                    options, p = decode_packed(data, p)
+                    if options and options & PARTIAL_JSON_UPDATES:
+                        n = (len(plan.json_after) + 7) // 8
+                        bits = data[p : p + n]
+                        p += n
+                after, p, pad_a = img_a(data, p)
+                if bits:
+                    _apply_partial(plan.json_after, bits, before, after)
+                append(Row(before, after, options, (pad_b, pad_a) if pad_b or pad_a else None))
+        elif ev_type in WRITE_TYPES:
+            while p < end:
+                after, p, pad = img_b(data, p)
+                append(Row(None, after, None, (0, pad) if pad else None))
+        else:
+            while p < end:
+                before, p, pad = img_b(data, p)
+                append(Row(before, None, None, (pad, 0) if pad else None))
+    except (IndexError, struct.error, ValueError, TypeError) as exc:
+        if isinstance(exc, UnicodeDecodeError):
+            raise
+        raise RowFramingError(f"row {len(out) + 1} at byte {p} of the row data: {exc}") from None
+    if p != end:
+        raise RowFramingError(f"row {len(out)} runs {p - end} bytes past the row data")
+    return out
+
+
+def _apply_partial(json_cols: list[Column], bits: bytes, before: dict[str, Any] | None,
+                   after: dict[str, Any]) -> None:
+    from binlogkit.codec.jsonb import Json, apply_json_diffs, decode_json_diffs  # noqa: PLC0415
+
+    for k, col in enumerate(json_cols):
+        if not bits[k >> 3] >> (k & 7) & 1:
+            continue
+        cur = after.get(col.key)
+        if cur is None:
+            continue
+        diffs = tuple(decode_json_diffs(cur.raw))
+        base = (before or {}).get(col.key)
+        doc = apply_json_diffs(base.value, diffs) if isinstance(base, Json) else None
+        after[col.key] = Json(value=doc, diffs=diffs)
+
+
+# ---------------------------------------------------------------- encoding
+
+
+def _length(n: int, width: int) -> bytes:
+    return n.to_bytes(width, "little")
+
+
+def encode_value(col: Column, v: Any) -> bytes:  # noqa: C901, PLR0911, PLR0912
+    """One non-NULL value in the column's row format."""
+    t, m = col.type, col.meta
+    uns = bool(col.unsigned)
+    if t in _RUN:
+        return struct.pack("<" + _RUN[t][1 if uns else 0], v)
+    if t == 9:
+        return int(v).to_bytes(3, "little", signed=not uns)
+    if t == 13:
+        return bytes((v - 1900 if v else 0,))
+    if t == 16:
+        return int(v).to_bytes((m & 0xFF) + (1 if m >> 8 else 0), "big")
+    if t == 246:
+        return tp.encode_decimal(v, m >> 8, m & 0xFF)
+    if t == 0:
+        return format(Decimal(v), "f").rjust(col.max_length).encode("ascii")
+    if t in (10, 14):
+        return tp.encode_date(v)
+    if t == 11:
+        return tp.encode_time(v)
+    if t == 12:
+        return tp.encode_datetime(v)
+    if t == 7:
+        return tp.timestamp_seconds(v)[0].to_bytes(4, "little")
+    if t == 17:
+        return tp.encode_timestamp2(v, m)
+    if t == 18:
+        return tp.encode_datetime2(v, m)
+    if t == 19:
+        return tp.encode_time2(v, m)
+    if t == 6:
+        return b""
+    if t == ENUM_TYPE:
+        idx = v if isinstance(v, int) else ("", *(col.enum_values or ())).index(v)
+        return idx.to_bytes(col.max_length, "little")
+    if t == SET_TYPE:
+        mask = v if isinstance(v, int) else _set_mask(col, v)
+        return mask.to_bytes(col.max_length, "little")
+    return _encode_bytes(col, v)
+
+
+def _set_mask(col: Column, text: str) -> int:
+    members = col.set_values or ()
+    return sum(1 << members.index(x) for x in text.split(",") if x)
+
+
+def _encode_bytes(col: Column, v: Any) -> bytes:
+    t = col.type
+    if t == JSON:
+        raw = v.to_bytes() if hasattr(v, "to_bytes") else _encode_json(v)
+        return _length(len(raw), col.meta) + raw
+    if t == VECTOR:
+        raw = struct.pack(f"<{len(v)}f", *v)
+        return _length(len(raw), col.meta) + raw
+    if isinstance(v, str):
+        kind = (col.data_type or "").lower()
+        if kind == "uuid":
+            raw = uuidlib.UUID(v).bytes
+        elif kind in ("inet6", "inet4"):
+            raw = ipaddress.ip_address(v).packed
+        else:
+            from binlogkit.codec.charsets import encode_text  # noqa: PLC0415
+
+            raw = encode_text(v.rstrip(" ") if t == STRING else v, col.charset)
+    else:
+        raw = bytes(v)
+    if t == STRING and col.is_binary:
+        raw = raw.rstrip(b"\0")
+    if t in (STRING, VARCHAR, 253):
+        return _length(len(raw), 1 if col.max_length < 256 else 2) + raw
+    return _length(len(raw), col.meta) + raw
+
+
+def _encode_json(v: Any) -> bytes:
+    from binlogkit.codec.jsonb import encode_json  # noqa: PLC0415
+
+    return encode_json(v)
+
+
+def encode_image(cols: Sequence[Column], values: dict[str, Any],
+                 partial: frozenset[str] = frozenset(), pad: int = 0) -> bytes:
+    """One image of ``cols`` (the columns the event's bitmap names)."""
+    nulls = pad << len(cols)
+    parts = []
+    for k, col in enumerate(cols):
+        v = values.get(col.key)
+        if v is None:
+            nulls |= 1 << k
+        elif col.key in partial:
+            from binlogkit.codec.jsonb import encode_json_diffs  # noqa: PLC0415
+
+            raw = encode_json_diffs(v.diffs)
+            parts.append(_length(len(raw), col.meta) + raw)
+        else:
+            parts.append(encode_value(col, v))
+    return nulls.to_bytes((len(cols) + 7) // 8, "little") + b"".join(parts)
+
+
+def encode_rows(ev_type: int, body: Any, columns: Sequence[Column], rows: Sequence[Row]) -> bytes:
+    """The (uncompressed) row data of ``rows`` under the event's column bitmaps."""
+    plan = _plan(ev_type, body, columns)
+    out = bytearray()
+    for row in rows:
+        pad_b, pad_a = row.pads or (0, 0)
+        if ev_type in UPDATE_ROWS:
+            out += encode_image(plan.before, row.before or {}, pad=pad_b)
+            partial: frozenset[str] = frozenset()
+            if ev_type == EventType.PARTIAL_UPDATE_ROWS:
+                options = row.options or 0
+                out += encode_packed(options)
+                if options & PARTIAL_JSON_UPDATES:
+                    after = row.after or {}
+                    flags = [getattr(after.get(c.key), "diffs", None) is not None
+                             for c in plan.json_after]
+                    partial = frozenset(c.key for c, f in zip(plan.json_after, flags,
+                                                              strict=True) if f)
+                    bits = sum(1 << k for k, f in enumerate(flags) if f)
+                    out += bits.to_bytes((len(flags) + 7) // 8, "little")
+            out += encode_image(plan.after, row.after or {}, partial, pad_a)
+        elif ev_type in WRITE_TYPES:
+            out += encode_image(plan.before, row.after or {}, pad=pad_a)
+        else:
+            out += encode_image(plan.before, row.before or {}, pad=pad_b)
+    return bytes(out)
