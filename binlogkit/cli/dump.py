@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from binlogkit.cli.common import expand_paths, reports_errors, walk
+from binlogkit.codec.columns import Schemas
 from binlogkit.codec.describe import TableMaps, describe
 from binlogkit.codec.types import ROWS_EVENTS, EventType
 
@@ -87,17 +88,21 @@ def text_block(d: dict[str, Any]) -> str:
 @click.option("--verify-checksum/--no-verify-checksum", default=True, show_default=True)
 @click.option("--follow", "-f", is_flag=True,
               help="Wait for the last file to grow and follow rotations, like tail -F.")
+@click.option("--schema", "schema_file", type=click.Path(dir_okay=False, exists=True),
+              help="JSON table definitions for binlogs without column names"
+                   " (see docs/rows.md).")
 @reports_errors
 def dump(files: tuple[str, ...], fmt: str, start_position: int | None,
          stop_position: int | None, start_datetime: str | None, stop_datetime: str | None,
          databases: tuple[str, ...], tables: tuple[str, ...], types: tuple[str, ...],
-         verify_checksum: bool, follow: bool) -> None:
+         verify_checksum: bool, follow: bool, schema_file: str | None) -> None:
     """Print the events of binlog FILES (or of a .index file's list)."""
     paths = expand_paths(files)
+    schemas = load_schemas(schema_file) if schema_file else None
     start_ts = _parse_datetime(start_datetime)
     stop_ts = _parse_datetime(stop_datetime)
     wanted = {t.upper() for t in types}
-    maps = TableMaps()
+    maps = TableMaps(schemas)
     out = sys.stdout
     last = len(paths) - 1
     outer_skipped = False
@@ -131,6 +136,15 @@ def dump(files: tuple[str, ...], fmt: str, start_position: int | None,
         if follow:
             out.flush()
     out.flush()
+
+
+def load_schemas(path: str) -> Schemas:
+    """Table definitions from a JSON file: {"db": {"table": [column, ...]}}."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return Schemas.from_mapping(json.load(fh))
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise click.UsageError(f"{path}: not a schema file ({exc})") from None
 
 
 def _table_matches(schema: str | None, table: str | None, patterns: tuple[str, ...]) -> bool:
