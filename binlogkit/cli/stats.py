@@ -79,10 +79,10 @@ class _TableCounts:
         kind = ("inserted" if ev.type_code in WRITE_TYPES else
                 "updated" if ev.type_code in UPDATE_ROWS else "deleted")
         try:
-            cols = maps.table_columns(ev.body.table_id)
-            if cols is None:
+            codec = maps.codec(ev.body.table_id)
+            if codec is None:
                 raise RowFramingError("no table map")
-            c[kind] += len(decode_rows(ev.type_code, ev.body, cols))
+            c[kind] += len(decode_rows(ev.type_code, ev.body, codec))
         except (RowFramingError, CompressionError):
             c["undecoded_events"] += 1
 

@@ -25,7 +25,7 @@ from binlogkit.codec.events.payload import (
 )
 from binlogkit.codec.events.rows import OPT_METADATA_NAMES
 from binlogkit.codec.events.statement import STATUS_VAR_NAMES
-from binlogkit.codec.rowcodec import Row, decode_rows
+from binlogkit.codec.rowcodec import Row, TableCodec, decode_rows
 from binlogkit.codec.rowimage import RowFramingError, TableLayout
 from binlogkit.codec.types import ROWS_EVENTS, EventType
 
@@ -84,16 +84,17 @@ class TableMaps:
     def __init__(self, schemas: Schemas | None = None) -> None:
         self.maps: dict[int, Any] = {}
         self.layouts: dict[int, TableLayout | None] = {}
-        self.columns: dict[int, tuple[Column, ...] | RowFramingError] = {}
+        self.codecs: dict[int, TableCodec | RowFramingError] = {}
         self.flavors: dict[int, str] = {}
         self.schemas = schemas
+        self._derived: dict[tuple[Any, ...], TableCodec | RowFramingError] = {}
 
     def see(self, ev: Event) -> None:
         if ev.type_code == T.TABLE_MAP:
             tid = ev.body.table_id
             self.maps[tid] = ev.body
             self.layouts.pop(tid, None)
-            self.columns.pop(tid, None)
+            self.codecs.pop(tid, None)
             self.flavors[tid] = ev.ctx.flavor if ev.ctx is not None else "mysql"
 
     def name(self, table_id: int) -> tuple[str | None, str | None]:
@@ -111,24 +112,43 @@ class TableMaps:
                 self.layouts[table_id] = None
         return self.layouts[table_id]
 
-    def table_columns(self, table_id: int) -> tuple[Column, ...] | None:
-        """Columns of the table, or None without a table map; raises
-        RowFramingError when the table map's metadata does not fit its types."""
-        if table_id not in self.columns:
+    def codec(self, table_id: int) -> TableCodec | None:
+        """The table's row codec, or None without a table map; raises
+        RowFramingError when the table map's metadata does not fit its types.
+        Codecs are shared by identical table maps (the same table in every
+        transaction)."""
+        found = self.codecs.get(table_id)
+        if found is None:
             tm = self.maps.get(table_id)
             if tm is None:
                 return None
-            schema, table = self.name(table_id)
-            tdef = self.schemas.get(schema or "", table or "") if self.schemas else None
-            try:
-                self.columns[table_id] = columns_from_table_map(
-                    tm, tdef, self.flavors.get(table_id, "mysql"))
-            except RowFramingError as exc:
-                self.columns[table_id] = exc
-        cols = self.columns[table_id]
-        if isinstance(cols, RowFramingError):
-            raise cols
-        return cols
+            flavor = self.flavors.get(table_id, "mysql")
+            raw = tm.get("_raw")
+            key = (raw, flavor) if raw is not None else None
+            found = self._derived.get(key) if key is not None else None
+            if found is None:
+                found = self._build(table_id, tm, flavor)
+                if key is not None:
+                    if len(self._derived) > 4096:
+                        self._derived.clear()
+                    self._derived[key] = found
+            self.codecs[table_id] = found
+        if isinstance(found, RowFramingError):
+            raise found
+        return found
+
+    def _build(self, table_id: int, tm: Any, flavor: str) -> TableCodec | RowFramingError:
+        schema, table = self.name(table_id)
+        tdef = self.schemas.get(schema or "", table or "") if self.schemas else None
+        try:
+            return TableCodec(columns_from_table_map(tm, tdef, flavor))
+        except RowFramingError as exc:
+            return exc
+
+    def table_columns(self, table_id: int) -> tuple[Column, ...] | None:
+        """Columns of the table (see :meth:`codec`)."""
+        codec = self.codec(table_id)
+        return codec.columns if codec is not None else None
 
     def column_names(self, table_id: int) -> list[str] | None:
         tm = self.maps.get(table_id)
@@ -187,9 +207,12 @@ def json_doc(v: Any) -> Any:
 
 
 def _image(img: dict[str, Any] | None, cols: dict[str, Column]) -> dict[str, Any] | None:
+    """An image as JSON; a partial-JSON column whose document is unknown (only
+    its diffs, under ``json_diffs``) is left out."""
     if img is None:
         return None
-    return {k: json_value(cols[k], v) for k, v in img.items()}
+    return {k: json_value(cols[k], v) for k, v in img.items()
+            if getattr(v, "known", True)}
 
 
 def row_json(row: Row, cols: dict[str, Column]) -> dict[str, Any]:
@@ -350,17 +373,17 @@ def _rows(ev: Event, f: dict[str, Any], tables: TableMaps | None) -> None:
     if tm is not None:
         f["schema"], f["table"] = text(tm.schema), text(tm.table)
     try:
-        cols = tables.table_columns(b.table_id)
-        if cols is None:
+        codec = tables.codec(b.table_id)
+        if codec is None:
             f["warnings"] = ["no TABLE_MAP for this table id; rows not decoded"]
             f["rows_raw"] = b64(bytes(b.rows))
             return
-        rows = decode_rows(ev.type_code, b, cols)
+        rows = decode_rows(ev.type_code, b, codec)
     except (RowFramingError, CompressionError) as exc:
         f["warnings"] = [f"rows not decoded: {exc}"]
         f["rows_raw"] = b64(bytes(b.rows))
         return
-    by_key = {c.key: c for c in cols}
+    by_key = {c.key: c for c in codec.columns}
     f["rows"] = [row_json(r, by_key) for r in rows]
 
 

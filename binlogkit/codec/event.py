@@ -100,6 +100,7 @@ def _table_map(body: bytes, ph: int) -> c.Container:
         if len(_TABLE_MAPS) >= 4096:
             _TABLE_MAPS.clear()
         parsed = _TABLE_MAPS[key] = spec_for(EventType.TABLE_MAP).parse(body, ph=ph)
+        parsed._raw = body  # lets TableMaps cache what it derives (one shared object)
     return c.Container(parsed)
 
 

@@ -164,7 +164,7 @@ class _Gen:
         elif t == 246:
             prec, scale = m >> 8, m & 0xFF
             n = tp.decimal_size(prec, scale)
-            f = self.name("F", lambda raw, _p=prec, _s=scale: Decimal(tp.decimal_text(raw, _p, _s)))
+            f = self.name("F", tp.decimal_decoder(prec, scale))
             e(ind, f"{v} = {f}(d[p:p + {n}]); p += {n}")
         elif t == 0:
             if not col.max_length:
@@ -184,11 +184,13 @@ class _Gen:
         elif t == 7:
             f = self.name("F", tp.timestamp_text)
             e(ind, f"{v} = {f}(int.from_bytes(d[p:p + 4], 'little')); p += 4")
-        elif t in (17, 18, 19):
-            base = {17: 4, 18: 5, 19: 3}[t]
-            n = base + tp.frac_bytes(m)
-            fn = {17: tp.timestamp2_text, 18: tp.datetime2_text, 19: tp.time2_text}[t]
-            f = self.name("F", lambda raw, _f=fn, _m=m: _f(raw, _m))
+        elif t == 18:
+            self._datetime2(v, m, ind)
+        elif t == 17:
+            self._timestamp2(v, m, ind)
+        elif t == 19:
+            n = 3 + tp.frac_bytes(m)
+            f = self.name("F", lambda raw, _m=m: tp.time2_text(raw, _m))
             e(ind, f"{v} = {f}(d[p:p + {n}]); p += {n}")
         elif t == 6:
             e(ind, f"{v} = None")
@@ -204,13 +206,46 @@ class _Gen:
                 if not 1 <= w <= 4:
                     raise RowFramingError(f"column {col.key}: length size {w} is not 1-4")
             if w == 1:
-                e(ind, f"n = d[p]; {v} = d[p + 1:p + 1 + n]; p += 1 + n")
+                e(ind, f"n = d[p] + 1; {v} = d[p + 1:p + n]; p += n")
             else:
                 e(ind, f"n = int.from_bytes(d[p:p + {w}], 'little'); p += {w};"
                        f" {v} = d[p:p + n]; p += n")
             self._convert_bytes(col, v, ind)
         else:
             raise RowFramingError(f"column {col.key}: type {t} has no known row format")
+
+    def _frac(self, fsp: int) -> str | None:
+        table = tp.frac_table(fsp)
+        return self.name("T", table) if table is not None else None
+
+    def _datetime2(self, v: str, fsp: int, ind: int) -> None:
+        """Inline DATETIME2: one integer read; cached date and time-of-day
+        texts; the fraction from a table or formatted."""
+        nf = tp.frac_bytes(fsp)
+        n = 5 + nf
+        ymd, hms = self.name("C", tp.YMD_TEXT), self.name("C", tp.HMS_TEXT)
+        slow = self.name("F", lambda raw, _m=fsp: tp.datetime2_text(raw, _m))
+        frac = tp.frac_expr(fsp, f"(x & {(1 << 8 * nf) - 1})", self._frac(fsp))
+        self.emit(ind, f"""
+x = int.from_bytes(d[p:p + {n}], 'big')
+y = (x >> {8 * nf}) - {tp.DATETIMEF_INT_OFS}
+if y >= 0: {v} = {ymd}[y >> 17] + {hms}[y & 131071] + {frac}
+else: {v} = {slow}(d[p:p + {n}])
+p += {n}""")
+
+    def _timestamp2(self, v: str, fsp: int, ind: int) -> None:
+        """Inline TIMESTAMP2: cached UTC day and second-of-day texts."""
+        nf = tp.frac_bytes(fsp)
+        n = 4 + nf
+        day, sod = self.name("C", tp.DAY_TEXT), self.name("C", tp.SOD_TEXT)
+        zero = "0000-00-00 00:00:00" + ("." + "0" * fsp if fsp else "")
+        frac = tp.frac_expr(fsp, f"(x & {(1 << 8 * nf) - 1})", self._frac(fsp))
+        self.emit(ind, f"""
+x = int.from_bytes(d[p:p + {n}], 'big')
+y = x >> {8 * nf}
+if y: {v} = {day}[y // 86400] + {sod}[y % 86400] + {frac}
+else: {v} = {zero!r}
+p += {n}""")
 
     def _convert_bytes(self, col: Column, v: str, ind: int) -> None:
         t = col.type
@@ -267,7 +302,12 @@ def _build_image(cols: Sequence[Column], safe: bool) -> Callable[[bytes, int], A
         k += 1
     keys = ", ".join(f"{c.key!r}: v{i}" for i, c in enumerate(cols))
     g.emit(1, f"return {{{keys}}}, p, nb >> {len(cols)}")
-    code = "\n".join(g.lines)
+    # helpers become default arguments: locals are the cheapest names to load
+    g.env["fb"] = int.from_bytes
+    g.env["format"] = format
+    helpers = ", ".join(f"{k}={k}" for k in g.env if k != "Decimal")
+    g.lines[0] = f"def image(d, p, {helpers}):"
+    code = "\n".join(g.lines).replace("int.from_bytes(", "fb(")
     exec(compile(code, f"<row image {len(cols)} columns>", "exec"), g.env)  # noqa: S102
     fn: Callable[[bytes, int], Any] = g.env["image"]
     return fn
@@ -308,6 +348,44 @@ class _Plan:
     before: tuple[Column, ...]
     after: tuple[Column, ...]
     json_after: list[Column] = field(default_factory=list)
+    decoders: dict[bool, tuple[Callable[[bytes, int], Any], ...]] = field(default_factory=dict)
+
+    def images(self, safe: bool) -> tuple[Callable[[bytes, int], Any], ...]:
+        """(before decoder, after decoder), compiled on first use."""
+        found = self.decoders.get(safe)
+        if found is None:
+            b = image_decoder(self.before, safe)
+            a = image_decoder(self.after, safe) if self.after != self.before else b
+            found = self.decoders[safe] = (b, a)
+        return found
+
+
+class TableCodec:
+    """Row decoding and encoding for one table map: plans (which columns each
+    image holds, and their compiled decoders) are cached by the event's
+    column bitmaps."""
+
+    def __init__(self, columns: Sequence[Column]) -> None:
+        self.columns = tuple(columns)
+        self._plans: dict[tuple[bool, int, bytes, bytes | None], _Plan] = {}
+
+    def plan(self, ev_type: int, body: Any) -> _Plan:
+        two = ev_type in TWO_BITMAPS
+        key = (two, body.width, bytes(body.columns), bytes(body.columns_after) if two else None)
+        found = self._plans.get(key)
+        if found is None:
+            if len(self._plans) > 64:
+                self._plans.clear()
+            found = self._plans[key] = _plan(ev_type, body, self.columns)
+        return found
+
+    def decode(self, ev_type: int, body: Any) -> list[Row]:
+        data = rows_data(ev_type, body)
+        plan = self.plan(ev_type, body)
+        try:
+            return _decode(ev_type, data, plan, safe=False)
+        except UnicodeDecodeError:
+            return _decode(ev_type, data, plan, safe=True)
 
 
 def _plan(ev_type: int, body: Any, columns: Sequence[Column]) -> _Plan:
@@ -322,25 +400,21 @@ def _plan(ev_type: int, body: Any, columns: Sequence[Column]) -> _Plan:
     return _Plan(before, after, [c for c in after if c.type == JSON])
 
 
-def decode_rows(ev_type: int, body: Any, columns: Sequence[Column]) -> list[Row]:
-    """Every row change of a row event, as Python values."""
-    data = rows_data(ev_type, body)
-    plan = _plan(ev_type, body, columns)
-    try:
-        return _decode(ev_type, data, plan, safe=False)
-    except UnicodeDecodeError:
-        return _decode(ev_type, data, plan, safe=True)
+def decode_rows(ev_type: int, body: Any, columns: Sequence[Column] | TableCodec) -> list[Row]:
+    """Every row change of a row event, as Python values. Pass the table's
+    :class:`TableCodec` (``TableMaps.codec``) when decoding many events."""
+    codec = columns if isinstance(columns, TableCodec) else TableCodec(columns)
+    return codec.decode(ev_type, body)
 
 
 def _decode(ev_type: int, data: bytes, plan: _Plan, safe: bool) -> list[Row]:
     end = len(data)
-    img_b = image_decoder(plan.before, safe)
+    img_b, img_a = plan.images(safe)
     out: list[Row] = []
     append = out.append
     p = 0
     try:
         if ev_type in UPDATE_ROWS:
-            img_a = image_decoder(plan.after, safe) if plan.after != plan.before else img_b
             partial = ev_type == EventType.PARTIAL_UPDATE_ROWS
             while p < end:
                 before, p, pad_b = img_b(data, p)
@@ -364,7 +438,7 @@ def _decode(ev_type: int, data: bytes, plan: _Plan, safe: bool) -> list[Row]:
             while p < end:
                 before, p, pad = img_b(data, p)
                 append(Row(before, None, None, (pad, 0) if pad else None))
-    except (IndexError, struct.error, ValueError, TypeError) as exc:
+    except (IndexError, struct.error, ValueError, TypeError, KeyError) as exc:
         if isinstance(exc, UnicodeDecodeError):
             raise
         raise RowFramingError(f"row {len(out) + 1} at byte {p} of the row data: {exc}") from None
@@ -385,8 +459,10 @@ def _apply_partial(json_cols: list[Column], bits: bytes, before: dict[str, Any] 
             continue
         diffs = tuple(decode_json_diffs(cur.raw))
         base = (before or {}).get(col.key)
-        doc = apply_json_diffs(base.value, diffs) if isinstance(base, Json) else None
-        after[col.key] = Json(value=doc, diffs=diffs)
+        if isinstance(base, Json):
+            after[col.key] = Json(value=apply_json_diffs(base.value, diffs), diffs=diffs)
+        else:  # a MINIMAL before image: only the diffs are known
+            after[col.key] = Json(diffs=diffs)
 
 
 # ---------------------------------------------------------------- encoding

@@ -29,7 +29,9 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from collections.abc import Callable
 from decimal import Decimal
+from typing import Any
 
 DIG2BYTES = (0, 1, 1, 2, 2, 3, 3, 4, 4, 4)
 TIMEF_INT_OFS = 0x800000
@@ -66,7 +68,45 @@ def decimal_plan(precision: int, scale: int) -> tuple[int, int, int, int, int]:
 
 
 def decode_decimal(raw: bytes, precision: int, scale: int) -> Decimal:
-    return Decimal(decimal_text(raw, precision, scale))
+    return decimal_decoder(precision, scale)(raw)
+
+
+_DECIMAL_DECODERS: dict[tuple[int, int], Callable[[bytes], Decimal]] = {}
+
+
+def decimal_decoder(precision: int, scale: int) -> Callable[[bytes], Decimal]:
+    """A function decoding DECIMAL(precision, scale) bytes, generated for that
+    layout: one big integer, the sign fixed with one XOR, digit groups taken
+    out with shifts."""
+    key = (precision, scale)
+    fn = _DECIMAL_DECODERS.get(key)
+    if fn is not None:
+        return fn
+    size, lead, ngroups, nfrac, tail = decimal_plan(precision, scale)
+    # (bits, digits) of each group from the most significant end
+    groups = ([(8 * DIG2BYTES[lead], lead)] if lead else []) + [(32, 9)] * (ngroups + nfrac) \
+        + ([(8 * DIG2BYTES[tail], tail)] if tail else [])
+    lines = ["def dec(raw):",
+             f"    if len(raw) != {size}: raise TemporalError("
+             f"'DECIMAL({precision},{scale}) takes {size} bytes')",
+             "    v = int.from_bytes(raw, 'big')",
+             f"    neg = not v >> {8 * size - 1}",
+             f"    v ^= {1 << (8 * size - 1)}",
+             f"    if neg: v ^= {(1 << (8 * size)) - 1}",
+             "    n = 0"]
+    shift = 8 * size
+    for bits, digits in groups:
+        shift -= bits
+        lines.append(f"    n = n * {10 ** digits} + (v >> {shift} & {(1 << bits) - 1})")
+    lines.append("    t = str(n)")
+    if scale:
+        lines.append(f"    if len(t) <= {scale}: t = t.rjust({scale + 1}, '0')")
+        lines.append(f"    t = t[:-{scale}] + '.' + t[-{scale}:]")
+    lines.append("    return Decimal('-' + t if neg else t)")
+    env: dict[str, Any] = {"Decimal": Decimal, "TemporalError": TemporalError}
+    exec("\n".join(lines), env)  # noqa: S102 (generated from integers only)
+    fn = _DECIMAL_DECODERS[key] = env["dec"]
+    return fn
 
 
 def decimal_text(raw: bytes, precision: int, scale: int) -> str:
@@ -149,15 +189,91 @@ def datetime_text(v: int) -> str:
             f"{t // 10000:02d}:{t // 100 % 100:02d}:{t % 100:02d}")
 
 
+_SECONDS: dict[int, str] = {}
+_CACHE_MAX = 1 << 16
+
+
+def _seconds_text(seconds: int) -> str:
+    text = _SECONDS.get(seconds)
+    if text is None:
+        if len(_SECONDS) >= _CACHE_MAX:
+            _SECONDS.clear()
+        t = time.gmtime(seconds)
+        text = _SECONDS[seconds] = (f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d} "
+                                    f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d}")
+    return text
+
+
 def timestamp_text(seconds: int, usec: int = 0, fsp: int = 0) -> str:
     if seconds == 0 and usec == 0:
         return "0000-00-00 00:00:00" + _frac_text(0, fsp)
-    t = time.gmtime(seconds)
-    return (f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d} "
-            f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d}" + _frac_text(usec, fsp))
+    return _seconds_text(seconds) + (_frac_text(usec, fsp) if fsp else "")
 
 
 # ---------------------------------------------------------------- *2 formats
+
+# Text caches for the generated row decoders: dates by their packed
+# year*13+month / day bits, times of day by packed h/m/s bits, UTC days by
+# day number. Values in a binlog cluster, so these stay small; each is
+# cleared when it reaches _CACHE_MAX.
+
+
+class _TextCache(dict[int, str]):
+    def __init__(self, make: Callable[[int], str]) -> None:
+        super().__init__()
+        self.make = make
+
+    def __missing__(self, key: int) -> str:
+        if len(self) >= _CACHE_MAX:
+            self.clear()
+        text = self[key] = self.make(key)
+        return text
+
+
+def _ymd_text(ymd: int) -> str:
+    ym = ymd >> 5
+    return f"{ym // 13:04d}-{ym % 13:02d}-{ymd & 31:02d} "
+
+
+def _hms_text(hms: int) -> str:
+    return f"{hms >> 12:02d}:{hms >> 6 & 63:02d}:{hms & 63:02d}"
+
+
+def _day_text(day: int) -> str:
+    t = time.gmtime(day * 86400)
+    return f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d} "
+
+
+def _sod_text(sod: int) -> str:
+    return f"{sod // 3600:02d}:{sod // 60 % 60:02d}:{sod % 60:02d}"
+
+
+YMD_TEXT = _TextCache(_ymd_text)
+HMS_TEXT = _TextCache(_hms_text)
+DAY_TEXT = _TextCache(_day_text)
+SOD_TEXT = _TextCache(_sod_text)
+
+
+def frac_table(fsp: int) -> tuple[str, ...] | None:
+    """'.f' texts indexed by the stored fraction, for 1- and 2-byte fractions."""
+    n = _FRAC_BYTES[fsp]
+    if n not in (1, 2):
+        return None
+    mult, div = _FRAC_MULT[n], 10 ** (6 - fsp)
+    return tuple("." + format(x * mult // div, f"0{fsp}d") for x in range(256 ** n))
+
+
+def frac_expr(fsp: int, value: str, table: str | None) -> str:
+    """Python source for the '.fff' text of the stored fraction ``value``, for
+    the generated decoders ('' when fsp is 0). ``table`` names frac_table(fsp)."""
+    n = _FRAC_BYTES[fsp]
+    if not n:
+        return "''"
+    if table is not None:
+        return f"{table}[{value}]"
+    div = 10 ** (6 - fsp)
+    return f"'.' + format({value} // {div}, '0{fsp}d')" if div > 1 else \
+        f"'.' + format({value}, '06d')"
 
 
 def frac_usec(raw: bytes, fsp: int) -> int:
@@ -165,15 +281,30 @@ def frac_usec(raw: bytes, fsp: int) -> int:
     return int.from_bytes(raw, "big") * _FRAC_MULT[n] if n else 0
 
 
+_DATETIMES: dict[bytes, str] = {}
+
+
+def _datetime2_main(head: bytes) -> str:
+    text = _DATETIMES.get(head)
+    if text is None:
+        v = int.from_bytes(head, "big") - DATETIMEF_INT_OFS
+        sign = ""
+        if v < 0:  # the server never writes these; printed the way it would read them
+            sign, v = "-", -v
+        ymd, hms = v >> 17, v & 0x1FFFF
+        ym = ymd >> 5
+        text = (f"{sign}{ym // 13:04d}-{ym % 13:02d}-{ymd & 31:02d} "
+                f"{hms >> 12:02d}:{hms >> 6 & 63:02d}:{hms & 63:02d}")
+        if len(_DATETIMES) >= _CACHE_MAX:
+            _DATETIMES.clear()
+        _DATETIMES[head] = text
+    return text
+
+
 def datetime2_text(raw: bytes, fsp: int) -> str:
-    v = int.from_bytes(raw[:5], "big") - DATETIMEF_INT_OFS
-    if v < 0:  # the server never writes these; printed the way it would read them
-        return "-" + datetime2_text((-v + DATETIMEF_INT_OFS).to_bytes(5, "big") + raw[5:], fsp)
-    ymd, hms = v >> 17, v & 0x1FFFF
-    ym = ymd >> 5
-    return (f"{ym // 13:04d}-{ym % 13:02d}-{ymd & 31:02d} "
-            f"{hms >> 12:02d}:{hms >> 6 & 63:02d}:{hms & 63:02d}"
-            + (_frac_text(frac_usec(raw[5:], fsp), fsp) if fsp else ""))
+    if not fsp:
+        return _datetime2_main(raw[:5])
+    return _datetime2_main(raw[:5]) + _frac_text(frac_usec(raw[5:], fsp), fsp)
 
 
 def timestamp2_text(raw: bytes, fsp: int) -> str:

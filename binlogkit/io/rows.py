@@ -85,11 +85,11 @@ def _handle(ev: Event, maps: TableMaps, file: str | None) -> RowEvent | None:
         return None
     tid = ev.body.table_id
     try:
-        cols = maps.table_columns(tid)
-        if cols is None:
+        codec = maps.codec(tid)
+        if codec is None:
             raise RowFramingError(f"a TABLE_MAP for table id {tid} before its rows")
-        rows = decode_rows(ev.type_code, ev.body, cols)
+        rows = decode_rows(ev.type_code, ev.body, codec)
     except (RowFramingError, CompressionError) as exc:
         raise BinlogError(str(exc), file=file, offset=ev.pos, event_type=ev.type_name) from None
     schema, table = maps.name(tid)
-    return RowEvent(ev, schema or "", table or "", cols, rows, file)
+    return RowEvent(ev, schema or "", table or "", codec.columns, rows, file)
