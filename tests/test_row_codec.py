@@ -21,8 +21,10 @@ from hypothesis import strategies as st
 from binlogkit.codec import temporal as tp
 from binlogkit.codec.columns import Column
 from binlogkit.codec.describe import TableMaps
-from binlogkit.codec.event import Event
+from binlogkit.codec.event import Event, encode_event
+from binlogkit.codec.events.rows import parse_rows_common
 from binlogkit.codec.inner import inner_events
+from binlogkit.codec.registry import spec_for
 from binlogkit.codec.rowcodec import (
     Row,
     decode_rows,
@@ -32,7 +34,7 @@ from binlogkit.codec.rowcodec import (
     rows_data,
 )
 from binlogkit.codec.rowimage import RowFramingError
-from binlogkit.codec.types import ROWS_EVENTS, EventType
+from binlogkit.codec.types import ROWS_EVENTS, TWO_BITMAPS, EventType
 from binlogkit.errors import BinlogError
 from binlogkit.io.reader import BinlogReader
 
@@ -67,6 +69,28 @@ def test_rows_reencode_byte_identical(cf: CorpusFile) -> None:
         rows = decode_rows(ev.type_code, ev.body, cols)
         assert encode_rows(ev.type_code, ev.body, cols, rows) == rows_data(ev.type_code, ev.body), (
             f"{cf.path}:{ev.pos} {ev.type_name}")
+
+
+@pytest.mark.parametrize("cf", CORPUS, ids=lambda f: f"{f.origin}:{f.path.name}")
+def test_fast_rows_framing_agrees_with_the_spec(cf: CorpusFile) -> None:
+    """parse_rows_common is a shortcut for the Rows/UpdateRows specs: same fields."""
+    compared = rows_events = 0
+    for ev in _events(str(cf.path)):
+        if ev.type_code not in ROWS_EVENTS or ev.ctx is None:
+            continue
+        rows_events += 1
+        raw = encode_event(ev)
+        hlen = 19 if ev.ctx.header_len < 19 else ev.ctx.header_len
+        body = raw[hlen : len(raw) - (4 if ev.checksum is not None else 0)]
+        ph = ev.ctx.post_header_len(ev.type_code)
+        fast = parse_rows_common(body, ph, ev.type_code in TWO_BITMAPS)
+        if fast is None:
+            continue
+        spec = spec_for(ev.type_code).parse(body, ph=ph, has_alg=False)
+        assert {k: v for k, v in spec.items() if not k.startswith("_")} == dict(fast), ev.pos
+        compared += 1
+    if rows_events and cf.origin == "fixtures":
+        assert compared, "the shortcut took none of this file's row events"
 
 
 # ---------------------------------------------------------------- property tests

@@ -165,7 +165,20 @@ for _cs, _codec in SINGLE_BYTE.items():
         _INFO[_cs] = (_codec, True, None, _decoding_table(_codec))
     else:
         _INFO[_cs] = (f"mysql_{_cs}", True, None, CHARMAPS[_cs])
+# Characters Python's codec gives for a sequence the server reads as another
+# character (python char -> server char); applied after decoding, reversed
+# before encoding. The server's own meanings (tests/test_charsets.py checks
+# them against both servers).
+SERVER_CHARS: Final[dict[str, dict[str, str]]] = {
+    "sjis": {"\uff3c": "\\"},  # 815F (ujis A1C0 too, but ujis writes U+005C as 5C)
+    "eucjpms": {"\u301c": "\uff5e", "\u2016": "\u2225", "\u2212": "\uff0d", "\xa2": "\uffe0",
+                "\xa3": "\uffe1", "\xac": "\uffe2", "\xa6": "\uffe4"},
+    "gb18030": {"\ue7c7": "\u1e3f", "\u1e3f": "\ue7c7"},  # A8BC and 8135F437 swapped
+}
+_TO_SERVER = {cs: str.maketrans(m) for cs, m in SERVER_CHARS.items()}
+_FROM_SERVER = {cs: str.maketrans({v: k for k, v in m.items()}) for cs, m in SERVER_CHARS.items()}
 for _cs, (_codec, _suspect, _exact) in MULTI_BYTE.items():
+    _suspect = "".join(ch for ch in _suspect if ch not in SERVER_CHARS.get(_cs, {}))
     _pattern = re.compile("[" + re.escape(_suspect) + "]") if _suspect else None
     _INFO[_cs] = (_codec, _exact, _pattern, None)
 for _alias, _cs in ALIASES.items():
@@ -201,9 +214,14 @@ def decode_text(raw: bytes, charset: str | None) -> str | bytes:
         return raw
     if is_exact:
         return text
-    if text.encode(codec) != raw or (suspect is not None and suspect.search(text)):
+    if suspect is not None and suspect.search(text):
         return raw
-    return text
+    to_server = _TO_SERVER.get(charset)  # type: ignore[arg-type]
+    if to_server is None:
+        return text if text.encode(codec) == raw else raw
+    text = text.translate(to_server)
+    back = text.translate(_FROM_SERVER[charset])  # type: ignore[index]
+    return text if back.encode(codec) == raw else raw
 
 
 def encode_text(value: str | bytes, charset: str | None) -> bytes:
@@ -222,6 +240,14 @@ def encode_text(value: str | bytes, charset: str | None) -> bytes:
         if bad is not None:
             raise UnicodeEncodeError(codec, value, bad.start(), bad.end(),
                                      f"not stored faithfully in MySQL {charset}")
+    from_server = _FROM_SERVER.get(charset)  # type: ignore[arg-type]
+    if from_server is not None:
+        unknown = set(SERVER_CHARS[charset]) - set(SERVER_CHARS[charset].values())  # type: ignore[index]
+        bad_ch = next((i for i, ch in enumerate(value) if ch in unknown), None)
+        if bad_ch is not None:
+            raise UnicodeEncodeError(codec, value, bad_ch, bad_ch + 1,
+                                     f"not a character of MySQL {charset}")
+        value = value.translate(from_server)
     raw = value.encode(codec)
     if not info[1] and raw.decode(codec) != value:
         raise UnicodeEncodeError(codec, value, 0, len(value),

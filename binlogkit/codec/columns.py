@@ -26,6 +26,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from binlogkit.codec.charsets import charset_name, decode_text
 from binlogkit.codec.rowimage import ENUM_TYPE, SET_TYPE, column_metadata
 
 STRING, VARCHAR, VAR_STRING, BLOB, GEOMETRY, JSON, VECTOR = 254, 15, 253, 252, 255, 245, 242
@@ -65,6 +66,7 @@ class Column:
     primary_key: bool = False
     visible: bool = True
     data_type: str | None = None  # from a caller schema: 'uuid', 'inet6', 'json', 'decimal' ...
+    fsp: int = 0  # MariaDB's pre-10.1 TIME/DATETIME/TIMESTAMP(n) (types 11/12/7), from a schema
 
     @property
     def key(self) -> str:
@@ -91,6 +93,7 @@ class ColumnDef:
     enum_values: tuple[str, ...] | None = None  # ENUM or SET members
     primary_key: bool = False
     length: int | None = None  # old DECIMAL: the stored length
+    fsp: int | None = None  # DATETIME_PRECISION: MariaDB's old-format TIME/DATETIME/TIMESTAMP(n)
 
 
 @dataclass(frozen=True)
@@ -129,7 +132,7 @@ class Schemas:
     def from_server(cls, conn: Any, schemas: Sequence[str] | None = None) -> Schemas:
         """Read information_schema.COLUMNS over a DB-API connection (PyMySQL)."""
         sql = ("SELECT TABLE_SCHEMA, TABLE_NAME, COLUMN_NAME, DATA_TYPE, COLUMN_TYPE,"
-               " CHARACTER_SET_NAME, COLUMN_KEY, CHARACTER_OCTET_LENGTH, NUMERIC_PRECISION"
+               " CHARACTER_SET_NAME, COLUMN_KEY, CHARACTER_OCTET_LENGTH, DATETIME_PRECISION"
                " FROM information_schema.COLUMNS")
         args: tuple[Any, ...] = ()
         if schemas:
@@ -139,13 +142,13 @@ class Schemas:
         grouped: dict[tuple[str, str], list[ColumnDef]] = {}
         with conn.cursor() as cur:
             cur.execute(sql, args)
-            for db, tbl, name, dtype, ctype, cs, key, _octets, _prec in cur.fetchall():
+            for db, tbl, name, dtype, ctype, cs, key, _octets, fsp in cur.fetchall():
                 db, tbl, name, dtype, ctype, cs, key = (
                     _s(x) for x in (db, tbl, name, dtype, ctype, cs, key))
                 values = _enum_members(ctype) if dtype in ("enum", "set") else None
                 grouped.setdefault((db, tbl), []).append(ColumnDef(
                     name, dtype.lower(), "unsigned" in ctype.lower(), cs or None, values,
-                    key == "PRI"))
+                    key == "PRI", fsp=int(fsp) if fsp else None))
         return cls([TableDef(db, t, tuple(cols)) for (db, t), cols in grouped.items()])
 
 
@@ -198,6 +201,15 @@ def _charsets(default: Any, per_column: Any, count: int) -> list[int | None]:
     return [None] * count
 
 
+def _members(values: Any, charset: str | None) -> tuple[str, ...]:
+    """ENUM/SET member names, written in the column's charset."""
+    out = []
+    for v in values:
+        text = decode_text(bytes(v), charset or "utf8mb4")
+        out.append(text if isinstance(text, str) else bytes(v).decode("utf-8", "surrogateescape"))
+    return tuple(out)
+
+
 def _names(values: Any) -> tuple[str, ...]:
     return tuple(bytes(v).decode("utf-8", "surrogateescape") for v in values)
 
@@ -217,7 +229,6 @@ def real_type(col_type: int, meta: int) -> tuple[int, int]:
 def columns_from_table_map(tm: Any, table_def: TableDef | None = None,
                            flavor: str = "mysql") -> tuple[Column, ...]:
     """Columns of a TABLE_MAP body, completed by a caller's table definition."""
-    from binlogkit.codec.charsets import charset_name  # noqa: PLC0415 (data module)
 
     types = bytes(tm.column_types)
     metas = column_metadata(types, bytes(tm.metadata or b""))
@@ -232,8 +243,8 @@ def columns_from_table_map(tm: Any, table_def: TableDef | None = None,
     cs = dict(zip(character, _charsets(opt.get(2), opt.get(3), len(character)), strict=True))
     cs.update(zip(enumset, _charsets(opt.get(10), opt.get(11), len(enumset)), strict=True))
     names = _names(opt[4]) if 4 in opt else None
-    sets = [_names(v) for v in opt.get(5, [])]
-    enums = [_names(v) for v in opt.get(6, [])]
+    sets = list(opt.get(5, []))  # member names stay bytes until the charset is known
+    enums = list(opt.get(6, []))
     geo = list(opt.get(7, []))
     vec = list(opt.get(13, []))
     pk = set(opt.get(8, [])) | {item.column for item in opt.get(9, [])}
@@ -258,16 +269,15 @@ def columns_from_table_map(tm: Any, table_def: TableDef | None = None,
             col = replace(col, charset=charset_name(col.collation, flavor))
         elif d and d.charset:
             col = replace(col, charset=d.charset)
-        if t == SET_TYPE:
-            k = counters["set"]
-            counters["set"] += 1
-            vals = sets[k] if k < len(sets) else (d.enum_values if d else None)
-            col = replace(col, set_values=vals)
-        elif t == ENUM_TYPE:
-            k = counters["enum"]
-            counters["enum"] += 1
-            vals = enums[k] if k < len(enums) else (d.enum_values if d else None)
-            col = replace(col, enum_values=vals)
+        if t in (SET_TYPE, ENUM_TYPE):
+            kind = "set" if t == SET_TYPE else "enum"
+            k = counters[kind]
+            counters[kind] += 1
+            lists = sets if t == SET_TYPE else enums
+            vals = (_members(lists[k], col.charset) if k < len(lists)
+                    else (d.enum_values if d else None))
+            col = (replace(col, set_values=vals) if t == SET_TYPE
+                   else replace(col, enum_values=vals))
         elif t == GEOMETRY:
             k = counters["geo"]
             counters["geo"] += 1
@@ -278,5 +288,7 @@ def columns_from_table_map(tm: Any, table_def: TableDef | None = None,
             col = replace(col, vector_dimension=vec[k] if k < len(vec) else None)
         if t == 0 and d and d.length:
             col = replace(col, max_length=d.length)
+        if t in (7, 11, 12) and d and d.fsp:
+            col = replace(col, fsp=d.fsp)
         out.append(col)
     return tuple(out)

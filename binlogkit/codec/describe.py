@@ -9,6 +9,7 @@ docs/json.md (:func:`json_value`).
 from __future__ import annotations
 
 import base64
+import json
 import struct
 import uuid as uuidlib
 from decimal import Decimal
@@ -203,7 +204,7 @@ def json_doc(v: Any) -> Any:
         if inner == inner.to_integral_value() and abs(inner) < 2**63:
             return int(inner)
         return float(inner) if Decimal(repr(float(inner))) == inner else format(inner, "f")
-    return inner if isinstance(inner, str) else v.text()
+    return inner if isinstance(inner, str) else json.loads(v.text())
 
 
 def _image(img: dict[str, Any] | None, cols: dict[str, Column]) -> dict[str, Any] | None:

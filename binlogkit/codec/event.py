@@ -19,6 +19,7 @@ from binlogkit.codec.context import (
     fde_has_checksum_alg,
     is_permuted_table,
 )
+from binlogkit.codec.events.rows import parse_rows_common
 from binlogkit.codec.header import (
     FLAGS_OFFSET,
     MIN_HEADER_LEN,
@@ -32,6 +33,8 @@ from binlogkit.codec.registry import spec_for
 from binlogkit.codec.types import (
     LOG_EVENT_BINLOG_IN_USE_F,
     LOG_EVENT_IGNORABLE_F,
+    ROWS_EVENTS,
+    TWO_BITMAPS,
     EventType,
     type_name,
 )
@@ -156,9 +159,12 @@ def decode_event(
             )
     body_bytes = data[hlen : len(data) - trailer]
     try:
+        body = None
         if code == EventType.TABLE_MAP:
             body = _table_map(body_bytes, params["ph"])
-        else:
+        elif code in ROWS_EVENTS:
+            body = parse_rows_common(body_bytes, params["ph"], code in TWO_BITMAPS)
+        if body is None:
             body = spec_for(code).parse(body_bytes, **params)
     except (c.ConstructError, ValueError, OverflowError) as exc:
         raise BinlogError(

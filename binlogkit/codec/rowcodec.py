@@ -29,6 +29,7 @@ A column absent from the image is absent from the row dict; NULL is None.
 from __future__ import annotations
 
 import ipaddress
+import socket
 import struct
 import uuid as uuidlib
 from collections import OrderedDict
@@ -120,8 +121,8 @@ def _mariadb_special(col: Column) -> Callable[[bytes], Any] | None:
     kind = (col.data_type or "").lower()
     if kind == "uuid":
         return lambda raw: str(uuidlib.UUID(bytes=raw))
-    if kind == "inet6":
-        return lambda raw: str(ipaddress.IPv6Address(raw))
+    if kind == "inet6":  # the C library's text, as the server prints it (::ffff:1.2.3.4)
+        return lambda raw: socket.inet_ntop(socket.AF_INET6, raw)
     if kind == "inet4":
         return lambda raw: str(ipaddress.IPv4Address(raw))
     return None
@@ -164,14 +165,19 @@ class _Gen:
         elif t == 246:
             prec, scale = m >> 8, m & 0xFF
             n = tp.decimal_size(prec, scale)
-            f = self.name("F", tp.decimal_decoder(prec, scale))
-            e(ind, f"{v} = {f}(d[p:p + {n}]); p += {n}")
+            e(ind, f"x = int.from_bytes(d[p:p + {n}], 'big'); p += {n}")
+            for line in tp.decimal_lines(prec, scale, "x", v, 0):
+                e(ind, line)
         elif t == 0:
             if not col.max_length:
                 raise RowFramingError(
                     f"column {col.key}: old DECIMAL needs its length from a caller schema")
             e(ind, f"{v} = Decimal(d[p:p + {col.max_length}].decode('ascii').strip());"
                    f" p += {col.max_length}")
+        elif t in (7, 11, 12) and col.fsp:
+            n = tp.HIRES_SIZE[t][col.fsp]
+            f = self.name("F", lambda raw, _t=t, _f=col.fsp: tp.mariadb_hires_text(_t, raw, _f))
+            e(ind, f"{v} = {f}(d[p:p + {n}]); p += {n}")
         elif t in (10, 14):
             f = self.name("F", tp.date_text)
             e(ind, f"{v} = {f}(int.from_bytes(d[p:p + 3], 'little')); p += 3")
@@ -223,7 +229,7 @@ class _Gen:
         texts; the fraction from a table or formatted."""
         nf = tp.frac_bytes(fsp)
         n = 5 + nf
-        ymd, hms = self.name("C", tp.YMD_TEXT), self.name("C", tp.HMS_TEXT)
+        ymd, hms = self.name("C", tp.YMD_TEXT), self.name("C", tp.hms_table())
         slow = self.name("F", lambda raw, _m=fsp: tp.datetime2_text(raw, _m))
         frac = tp.frac_expr(fsp, f"(x & {(1 << 8 * nf) - 1})", self._frac(fsp))
         self.emit(ind, f"""
@@ -237,7 +243,7 @@ p += {n}""")
         """Inline TIMESTAMP2: cached UTC day and second-of-day texts."""
         nf = tp.frac_bytes(fsp)
         n = 4 + nf
-        day, sod = self.name("C", tp.DAY_TEXT), self.name("C", tp.SOD_TEXT)
+        day, sod = self.name("C", tp.DAY_TEXT), self.name("C", tp.sod_table())
         zero = "0000-00-00 00:00:00" + ("." + "0" * fsp if fsp else "")
         frac = tp.frac_expr(fsp, f"(x & {(1 << 8 * nf) - 1})", self._frac(fsp))
         self.emit(ind, f"""
@@ -488,6 +494,8 @@ def encode_value(col: Column, v: Any) -> bytes:  # noqa: C901, PLR0911, PLR0912
         return tp.encode_decimal(v, m >> 8, m & 0xFF)
     if t == 0:
         return format(Decimal(v), "f").rjust(col.max_length).encode("ascii")
+    if t in (7, 11, 12) and col.fsp:
+        return tp.encode_mariadb_hires(t, v, col.fsp)
     if t in (10, 14):
         return tp.encode_date(v)
     if t == 11:

@@ -74,6 +74,34 @@ def decode_decimal(raw: bytes, precision: int, scale: int) -> Decimal:
 _DECIMAL_DECODERS: dict[tuple[int, int], Callable[[bytes], Decimal]] = {}
 
 
+def decimal_lines(precision: int, scale: int, v: str, out: str, indent: int = 1) -> list[str]:
+    """Python source turning ``v``, the DECIMAL(precision, scale) bytes read
+    as one big-endian integer, into the Decimal ``out``: the sign fixed with
+    one XOR, digit groups taken out with shifts (for generated decoders)."""
+    size, lead, ngroups, nfrac, tail = decimal_plan(precision, scale)
+    groups = ([(8 * DIG2BYTES[lead], lead)] if lead else []) + [(32, 9)] * (ngroups + nfrac) \
+        + ([(8 * DIG2BYTES[tail], tail)] if tail else [])
+    pad = "    " * indent
+    lines = [f"neg = not {v} >> {8 * size - 1}",
+             f"{v} ^= {1 << (8 * size - 1)}",
+             f"if neg: {v} ^= {(1 << (8 * size)) - 1}"]
+    shift = 8 * size
+    terms = []
+    for bits, digits in groups:
+        shift -= bits
+        terms.append((digits, f"({v} >> {shift} & {(1 << bits) - 1})" if shift else
+                      f"({v} & {(1 << bits) - 1})"))
+    expr = terms[0][1]
+    for digits, term in terms[1:]:
+        expr = f"({expr}) * {10 ** digits} + {term}"
+    lines.append(f"t = str({expr})")
+    if scale:
+        lines.append(f"if len(t) <= {scale}: t = t.rjust({scale + 1}, '0')")
+        lines.append(f"t = t[:-{scale}] + '.' + t[-{scale}:]")
+    lines.append(f"{out} = Decimal('-' + t if neg else t)")
+    return [pad + ln for ln in lines]
+
+
 def decimal_decoder(precision: int, scale: int) -> Callable[[bytes], Decimal]:
     """A function decoding DECIMAL(precision, scale) bytes, generated for that
     layout: one big integer, the sign fixed with one XOR, digit groups taken
@@ -82,27 +110,12 @@ def decimal_decoder(precision: int, scale: int) -> Callable[[bytes], Decimal]:
     fn = _DECIMAL_DECODERS.get(key)
     if fn is not None:
         return fn
-    size, lead, ngroups, nfrac, tail = decimal_plan(precision, scale)
-    # (bits, digits) of each group from the most significant end
-    groups = ([(8 * DIG2BYTES[lead], lead)] if lead else []) + [(32, 9)] * (ngroups + nfrac) \
-        + ([(8 * DIG2BYTES[tail], tail)] if tail else [])
+    size = decimal_size(precision, scale)
     lines = ["def dec(raw):",
              f"    if len(raw) != {size}: raise TemporalError("
              f"'DECIMAL({precision},{scale}) takes {size} bytes')",
              "    v = int.from_bytes(raw, 'big')",
-             f"    neg = not v >> {8 * size - 1}",
-             f"    v ^= {1 << (8 * size - 1)}",
-             f"    if neg: v ^= {(1 << (8 * size)) - 1}",
-             "    n = 0"]
-    shift = 8 * size
-    for bits, digits in groups:
-        shift -= bits
-        lines.append(f"    n = n * {10 ** digits} + (v >> {shift} & {(1 << bits) - 1})")
-    lines.append("    t = str(n)")
-    if scale:
-        lines.append(f"    if len(t) <= {scale}: t = t.rjust({scale + 1}, '0')")
-        lines.append(f"    t = t[:-{scale}] + '.' + t[-{scale}:]")
-    lines.append("    return Decimal('-' + t if neg else t)")
+             *decimal_lines(precision, scale, "v", "out"), "    return out"]
     env: dict[str, Any] = {"Decimal": Decimal, "TemporalError": TemporalError}
     exec("\n".join(lines), env)  # noqa: S102 (generated from integers only)
     fn = _DECIMAL_DECODERS[key] = env["dec"]
@@ -249,9 +262,24 @@ def _sod_text(sod: int) -> str:
 
 
 YMD_TEXT = _TextCache(_ymd_text)
-HMS_TEXT = _TextCache(_hms_text)
 DAY_TEXT = _TextCache(_day_text)
-SOD_TEXT = _TextCache(_sod_text)
+_TIME_TABLES: dict[str, list[str]] = {}
+
+
+def hms_table() -> list[str]:
+    """'hh:mm:ss' for every 17-bit packed DATETIME2 time of day (built once)."""
+    table = _TIME_TABLES.get("hms")
+    if table is None:
+        table = _TIME_TABLES["hms"] = [_hms_text(x) for x in range(1 << 17)]
+    return table
+
+
+def sod_table() -> list[str]:
+    """'hh:mm:ss' for every second of a day (built once)."""
+    table = _TIME_TABLES.get("sod")
+    if table is None:
+        table = _TIME_TABLES["sod"] = [_sod_text(x) for x in range(86400)]
+    return table
 
 
 def frac_table(fsp: int) -> tuple[str, ...] | None:
@@ -450,3 +478,62 @@ def to_python(text: str) -> dt.date | dt.datetime | dt.timedelta | None:
         return dt.datetime(y, mo, d, h, mi, s, usec)
     except ValueError:
         return None
+
+
+# ---------------------------------------------------------------- MariaDB 5.3-10.0 formats
+#
+# TIME(n), DATETIME(n) and TIMESTAMP(n) with n > 0 made before MariaDB 10.1
+# (or with mysql56_temporal_format=OFF) keep their old type codes (11, 12, 7)
+# with no table-map metadata, so n must come from the table definition.
+#
+# | type          | bytes (n = 1..6)      | big-endian value                               |
+# | ------------- | --------------------- | ---------------------------------------------- |
+# | TIMESTAMP(n)  | 4 + (1,1,2,2,3,3)[n]  | seconds, then usec // 10**(6-n)                 |
+# | DATETIME(n)   | (6,6,7,7,7,8)[n]      | packed // 10**(6-n), packed = ((((((y*13+m)*32  |
+# |               |                       | +d)*24+h)*60+mi)*60+s)*10**6+usec               |
+# | TIME(n)       | (4,4,5,5,5,6)[n]      | (±packed time) // 10**(6-n) + 839:00:00 // same |
+
+HIRES_SIZE = {7: (4, 5, 5, 6, 6, 7, 7), 12: (5, 6, 6, 7, 7, 7, 8), 11: (3, 4, 4, 5, 5, 5, 6)}
+_TIME_ZERO_SECONDS = 3020400  # 839:00:00, one past the largest TIME
+
+
+def mariadb_hires_text(col_type: int, raw: bytes, fsp: int) -> str:
+    v = int.from_bytes(raw, "big")
+    scale = 10 ** (6 - fsp)
+    if col_type == 7:
+        n = len(raw) - 4
+        seconds, frac = v >> (8 * n), v & ((1 << (8 * n)) - 1)
+        return timestamp_text(seconds, frac * scale, fsp)
+    if col_type == 12:
+        v *= scale
+        usec, v = v % 1000000, v // 1000000
+        s, v = v % 60, v // 60
+        mi, v = v % 60, v // 60
+        h, v = v % 24, v // 24
+        d, v = v % 32, v // 32
+        return (f"{v // 13:04d}-{v % 13:02d}-{d:02d} {h:02d}:{mi:02d}:{s:02d}"
+                + _frac_text(usec, fsp))
+    v = (v - _TIME_ZERO_SECONDS * 1000000 // scale) * scale
+    sign = "-" if v < 0 else ""
+    v = abs(v)
+    usec, secs = v % 1000000, v // 1000000
+    return (f"{sign}{secs // 3600:02d}:{secs // 60 % 60:02d}:{secs % 60:02d}"
+            + _frac_text(usec, fsp))
+
+
+def encode_mariadb_hires(col_type: int, text: str, fsp: int) -> bytes:
+    size = HIRES_SIZE[col_type][fsp]
+    scale = 10 ** (6 - fsp)
+    if col_type == 7:
+        seconds, usec = timestamp_seconds(text)
+        n = size - 4
+        return seconds.to_bytes(4, "big") + (usec // scale).to_bytes(n, "big")
+    main, usec = _split_frac(text, fsp)
+    if col_type == 12:
+        y, mo, d, h, mi, s = _ymd_hms(main)
+        packed = (((((y * 13 + mo) * 32 + d) * 24 + h) * 60 + mi) * 60 + s) * 1000000 + usec
+        return (packed // scale).to_bytes(size, "big")
+    neg, h, mi, s = _hms(main)
+    packed = ((h * 60 + mi) * 60 + s) * 1000000 + usec
+    packed = -packed if neg else packed
+    return (packed // scale + _TIME_ZERO_SECONDS * 1000000 // scale).to_bytes(size, "big")

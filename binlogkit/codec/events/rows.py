@@ -209,3 +209,42 @@ def _rows(two_bitmaps: bool) -> c.Struct:
 
 Rows = _rows(two_bitmaps=False)
 UpdateRows = _rows(two_bitmaps=True)
+
+
+def parse_rows_common(body: bytes, ph: int, two_bitmaps: bool) -> c.Container | None:
+    """What ``Rows`` / ``UpdateRows`` parse to, for the shapes nearly every
+    row event has (no extra data items, fewer than 251 columns), without
+    Construct's per-field overhead; None for anything else (use the spec).
+    tests/test_row_codec.py checks that both agree on every corpus event."""
+    if ph not in (6, 8, 10):
+        return None
+    n = len(body)
+    pos = 4 if ph == 6 else 6
+    if n < pos + 3:
+        return None
+    table_id = int.from_bytes(body[:pos], "little")
+    flags = body[pos] | body[pos + 1] << 8
+    pos += 2
+    extra_len = extra = None
+    if ph == 10:
+        extra_len = body[pos] | body[pos + 1] << 8
+        if extra_len != 2:
+            return None
+        extra = c.ListContainer()
+        pos += 2
+    if pos >= n or body[pos] >= 251:
+        return None
+    width = body[pos]
+    nb = (width + 7) // 8
+    pos += 1
+    if pos + nb * (2 if two_bitmaps else 1) > n:
+        return None
+    columns = body[pos : pos + nb]
+    pos += nb
+    after = None
+    if two_bitmaps:
+        after = body[pos : pos + nb]
+        pos += nb
+    return c.Container(table_id=table_id, flags=flags, extra_len=extra_len, post_extra=b"",
+                       extra=extra, width=width, columns=columns, columns_after=after,
+                       rows=body[pos:])
