@@ -174,20 +174,14 @@ def float32(v: float) -> float:
 
 
 def json_value(col: Column, v: Any) -> Any:
-    """A decoded column value under the JSON contract of docs/json.md."""
-    if v is None or isinstance(v, bool | int | str):
-        return v
-    if isinstance(v, float):
-        return float32(v) if col.type == 4 else v
-    if isinstance(v, Decimal):
-        return format(v, "f")
-    if isinstance(v, bytes | bytearray):
-        return b64(v)
-    if isinstance(v, tuple):
-        return [float32(x) for x in v]
-    if hasattr(v, "diffs"):  # binlogkit.codec.jsonb.Json
-        return json_doc(v.value)
-    return str(v)
+    """A decoded column value under the JSON contract of docs/json.md (the same
+    conversion ``dump --format jsonl`` applies per table)."""
+    if v is None:
+        return None
+    if col.type == 245:
+        return json_doc(v.value) if getattr(v, "known", True) else None
+    conv = _converter(col)
+    return v if conv is None else conv(v)
 
 
 def json_doc(v: Any) -> Any:
@@ -207,21 +201,83 @@ def json_doc(v: Any) -> Any:
     return inner if isinstance(inner, str) else json.loads(v.text())
 
 
-def _image(img: dict[str, Any] | None, cols: dict[str, Column]) -> dict[str, Any] | None:
+_NATIVE = frozenset({1, 2, 3, 5, 7, 8, 9, 10, 11, 12, 13, 14, 16, 17, 18, 19, 247, 248})
+
+
+def _text_or_b64(v: Any) -> Any:
+    return v if isinstance(v, str) else b64(v)
+
+
+def _decimal_text(v: Decimal) -> str:
+    return format(v, "f")
+
+
+def _vector(v: tuple[float, ...]) -> list[float]:
+    return [float32(x) for x in v]
+
+
+def _converter(col: Column) -> Any:
+    """What turns this column's Python values into JSON values (None: nothing)."""
+    t = col.type
+    if t in _NATIVE:
+        return None
+    if t == 4:
+        return float32
+    if t in (0, 246):
+        return _decimal_text
+    if t == 242:
+        return _vector
+    return _text_or_b64  # text, BINARY/BLOB, GEOMETRY; MariaDB UUID/INET text
+
+
+class _JsonPlan:
+    """Per table: the converters of the columns that need one, and the JSON columns."""
+
+    def __init__(self, columns: tuple[Column, ...]) -> None:
+        self.convs = [(c.key, f) for c in columns if c.type != 245
+                      for f in [_converter(c)] if f is not None]
+        self.json_keys = [c.key for c in columns if c.type == 245]
+
+
+def _plan_of(codec: TableCodec) -> _JsonPlan:
+    plan = codec.extra.get("json")
+    if plan is None:
+        plan = codec.extra["json"] = _JsonPlan(codec.columns)
+    return plan  # type: ignore[no-any-return]
+
+
+def _image(img: dict[str, Any] | None, plan: _JsonPlan) -> dict[str, Any] | None:
     """An image as JSON; a partial-JSON column whose document is unknown (only
     its diffs, under ``json_diffs``) is left out."""
     if img is None:
         return None
-    return {k: json_value(cols[k], v) for k, v in img.items()
-            if getattr(v, "known", True)}
+    out = dict(img)
+    for k, conv in plan.convs:
+        v = out.get(k)
+        if v is not None:
+            out[k] = conv(v)
+    for k in plan.json_keys:
+        v = out.get(k)
+        if v is not None:
+            if v.known:
+                out[k] = json_doc(v.value)
+            else:
+                del out[k]
+    return out
 
 
-def row_json(row: Row, cols: dict[str, Column]) -> dict[str, Any]:
-    out = {"before": _image(row.before, cols), "after": _image(row.after, cols)}
-    diffs = {k: v.diffs for k, v in (row.after or {}).items()
-             if getattr(v, "diffs", None) is not None}
-    if diffs:
-        out["json_diffs"] = {k: [_diff(x) for x in d] for k, d in diffs.items()}
+def row_json(row: Row, codec: TableCodec) -> dict[str, Any]:
+    """A row change under the JSON contract (docs/json.md)."""
+    plan = _plan_of(codec)
+    out = {"before": _image(row.before, plan), "after": _image(row.after, plan)}
+    if plan.json_keys and row.after:
+        diffs = {}
+        for k in plan.json_keys:
+            d = getattr(row.after.get(k), "diffs", None)
+            if d is not None:
+                diffs[k] = [_diff(x) for x in d]
+        if diffs:
+            out["json_diffs"] = diffs
     return out
 
 
@@ -384,8 +440,7 @@ def _rows(ev: Event, f: dict[str, Any], tables: TableMaps | None) -> None:
         f["warnings"] = [f"rows not decoded: {exc}"]
         f["rows_raw"] = b64(bytes(b.rows))
         return
-    by_key = {c.key: c for c in codec.columns}
-    f["rows"] = [row_json(r, by_key) for r in rows]
+    f["rows"] = [row_json(r, codec) for r in rows]
 
 
 _SPECIAL: dict[int, Any] = {

@@ -374,6 +374,7 @@ class TableCodec:
     def __init__(self, columns: Sequence[Column]) -> None:
         self.columns = tuple(columns)
         self._plans: dict[tuple[bool, int, bytes, bytes | None], _Plan] = {}
+        self.extra: dict[str, Any] = {}  # what callers derive from the columns, cached
 
     def plan(self, ev_type: int, body: Any) -> _Plan:
         two = ev_type in TWO_BITMAPS
