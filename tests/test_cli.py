@@ -110,3 +110,38 @@ def test_error_truncated_closed_file(tmp_path: Path) -> None:
     p.write_bytes(data[:cut])
     line = _one_line_exit_2(run("stats", str(p)))
     assert f"at byte {events[-1].pos}" in line
+
+
+def test_dump_schema_names_columns_the_binlog_leaves_unnamed(tmp_path: Path) -> None:
+    """row-minimal was written with binlog_row_metadata=MINIMAL: no names."""
+    path = FIXTURES / "mysql" / "row-minimal.000001"
+    schema = tmp_path / "schema.json"
+    schema.write_text(json.dumps({"fx": {"notes": ["id", "txt", {"name": "n"}]}}))
+    plain = [json.loads(x) for x in run("dump", "--format", "jsonl", str(path)).stdout.split("\n")
+             if '"table":"notes"' in x and '"rows"' in x]
+    named = [json.loads(x) for x in run("dump", "--format", "jsonl", "--schema", str(schema),
+                                        str(path)).stdout.split("\n")
+             if '"table":"notes"' in x and '"rows"' in x]
+    assert plain and len(plain) == len(named)
+    for p, n in zip(plain, named, strict=True):
+        for rp, rn in zip(p["rows"], n["rows"], strict=True):
+            for side in ("before", "after"):
+                if rp[side] is None:
+                    continue
+                renamed = {{"@1": "id", "@2": "txt", "@3": "n"}[k]: v for k, v in rp[side].items()}
+                assert rn[side] == renamed
+    bad = tmp_path / "bad.json"
+    bad.write_text("[1, 2")
+    res = run("dump", "--schema", str(bad), str(path))
+    assert res.returncode == 2 and "not a schema file" in res.stderr
+
+
+def test_stats_counts_rows_per_table() -> None:
+    """fixtures/mariadb/row.000001: fx.big got 2500 rows in one transaction (make_fixtures.py)."""
+    res = run("stats", "--json", str(FIXTURES / "mariadb" / "row.000001"))
+    assert res.returncode == 0, res.stderr
+    tables = json.loads(res.stdout)["tables"]
+    assert tables["fx.big"]["inserted"] == 2500
+    for counts in tables.values():
+        assert counts["events"] >= 1 and counts["bytes"] > 0
+        assert counts["inserted"] + counts["updated"] + counts["deleted"] >= counts["events"]
