@@ -213,6 +213,8 @@ class _Gen:
                     raise RowFramingError(f"column {col.key}: length size {w} is not 1-4")
             if w == 1:
                 e(ind, f"n = d[p] + 1; {v} = d[p + 1:p + n]; p += n")
+            elif w == 2:
+                e(ind, f"n = (d[p] | d[p + 1] << 8) + 2; {v} = d[p + 2:p + n]; p += n")
             else:
                 e(ind, f"n = int.from_bytes(d[p:p + {w}], 'little'); p += {w};"
                        f" {v} = d[p:p + n]; p += n")
