@@ -52,6 +52,12 @@ _RUN: dict[int, tuple[str, str]] = {1: ("b", "B"), 2: ("h", "H"), 3: ("i", "I"),
                                      8: ("q", "Q"), 4: ("f", "f"), 5: ("d", "d")}
 
 
+# old-format temporal types: (size, text of the little-endian integer, signed)
+_OLD_TEMPORAL: dict[int, tuple[int, Callable[[int], str], bool]] = {
+    10: (3, tp.date_text, False), 14: (3, tp.date_text, False), 11: (3, tp.time_text, True),
+    12: (8, tp.datetime_text, False), 7: (4, tp.timestamp_text, False)}
+
+
 @dataclass(slots=True)
 class Row:
     """One row change: ``before``/``after`` dicts keyed by column name (``@N``
@@ -178,18 +184,11 @@ class _Gen:
             n = tp.HIRES_SIZE[t][col.fsp]
             f = self.name("F", lambda raw, _t=t, _f=col.fsp: tp.mariadb_hires_text(_t, raw, _f))
             e(ind, f"{v} = {f}(d[p:p + {n}]); p += {n}")
-        elif t in (10, 14):
-            f = self.name("F", tp.date_text)
-            e(ind, f"{v} = {f}(int.from_bytes(d[p:p + 3], 'little')); p += 3")
-        elif t == 11:
-            f = self.name("F", tp.time_text)
-            e(ind, f"{v} = {f}(int.from_bytes(d[p:p + 3], 'little', signed=True)); p += 3")
-        elif t == 12:
-            f = self.name("F", tp.datetime_text)
-            e(ind, f"{v} = {f}(int.from_bytes(d[p:p + 8], 'little')); p += 8")
-        elif t == 7:
-            f = self.name("F", tp.timestamp_text)
-            e(ind, f"{v} = {f}(int.from_bytes(d[p:p + 4], 'little')); p += 4")
+        elif t in _OLD_TEMPORAL:
+            n, fn, signed = _OLD_TEMPORAL[t]
+            f = self.name("F", fn)
+            e(ind, f"{v} = {f}(int.from_bytes(d[p:p + {n}], 'little', signed={signed}));"
+                   f" p += {n}")
         elif t == 18:
             self._datetime2(v, m, ind)
         elif t == 17:
