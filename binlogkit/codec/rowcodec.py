@@ -36,7 +36,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from binlogkit.codec import temporal as tp
 from binlogkit.codec.columns import BLOB, GEOMETRY, JSON, STRING, VARCHAR, VECTOR, Column
@@ -58,8 +58,7 @@ _OLD_TEMPORAL: dict[int, tuple[int, Callable[[int], str], bool]] = {
     12: (8, tp.datetime_text, False), 7: (4, tp.timestamp_text, False)}
 
 
-@dataclass(slots=True)
-class Row:
+class Row(NamedTuple):
     """One row change: ``before``/``after`` dicts keyed by column name (``@N``
     when unknown). ``options`` is a PARTIAL_UPDATE_ROWS image's value_options;
     ``pads`` keeps the unused high bits of the (before, after) null bitmaps,
@@ -221,22 +220,50 @@ class _Gen:
         else:
             raise RowFramingError(f"column {col.key}: type {t} has no known row format")
 
-    def _frac(self, fsp: int) -> str | None:
+    def _read_be(self, n: int, split: int) -> str:
+        """Source reading ``n`` big-endian bytes at ``p`` as ``(hi, lo)``, where lo is
+        the last ``split`` bytes; one struct call where the sizes allow."""
+        fmts = {(5, 0): ">IB", (6, 1): ">IBB", (7, 2): ">IBH", (4, 0): ">I", (5, 1): ">IB",
+                (6, 2): ">IH", (7, 3): ">IHB"}
+        fmt = fmts.get((n, split))
+        if n == 8 and split == 3:
+            st = self.name("S", struct.Struct(">Q").unpack_from)
+            return f"x = {st}(d, p)[0]; hi = x >> 24; lo = x & 16777215"
+        assert fmt is not None
+        st = self.name("S", struct.Struct(fmt).unpack_from)
+        if fmt == ">IB" and split == 0:
+            return f"a, b = {st}(d, p); hi = a << 8 | b; lo = 0"
+        if fmt == ">IBB":
+            return f"a, b, lo = {st}(d, p); hi = a << 8 | b"
+        if fmt == ">IBH":
+            return f"a, b, lo = {st}(d, p); hi = a << 8 | b"
+        if fmt == ">IHB":
+            return f"hi, b, c = {st}(d, p); lo = b << 8 | c"
+        if fmt == ">I":
+            return f"hi = {st}(d, p)[0]; lo = 0"
+        return f"hi, lo = {st}(d, p)"
+
+    def _frac(self, fsp: int) -> str:
+        """Source for the '.fff' text of the stored fraction ``lo``."""
         table = tp.frac_table(fsp)
-        return self.name("T", table) if table is not None else None
+        if table is not None:
+            return f"{self.name('T', table)}[lo]"
+        if not fsp:
+            return "''"
+        div = 10 ** (6 - fsp)
+        return f"'.%0{fsp}d' % (lo // {div})" if div > 1 else "'.%06d' % lo"
 
     def _datetime2(self, v: str, fsp: int, ind: int) -> None:
-        """Inline DATETIME2: one integer read; cached date and time-of-day
-        texts; the fraction from a table or formatted."""
+        """Inline DATETIME2: one struct read; cached date and time-of-day texts;
+        the fraction from a table or formatted."""
         nf = tp.frac_bytes(fsp)
         n = 5 + nf
         ymd, hms = self.name("C", tp.YMD_TEXT), self.name("C", tp.hms_table())
         slow = self.name("F", lambda raw, _m=fsp: tp.datetime2_text(raw, _m))
-        frac = tp.frac_expr(fsp, f"(x & {(1 << 8 * nf) - 1})", self._frac(fsp))
         self.emit(ind, f"""
-x = int.from_bytes(d[p:p + {n}], 'big')
-y = (x >> {8 * nf}) - {tp.DATETIMEF_INT_OFS}
-if y >= 0: {v} = {ymd}[y >> 17] + {hms}[y & 131071] + {frac}
+{self._read_be(n, nf)}
+y = hi - {tp.DATETIMEF_INT_OFS}
+if y >= 0: {v} = {ymd}[y >> 17] + {hms}[y & 131071] + {self._frac(fsp)}
 else: {v} = {slow}(d[p:p + {n}])
 p += {n}""")
 
@@ -246,11 +273,9 @@ p += {n}""")
         n = 4 + nf
         day, sod = self.name("C", tp.DAY_TEXT), self.name("C", tp.sod_table())
         zero = "0000-00-00 00:00:00" + ("." + "0" * fsp if fsp else "")
-        frac = tp.frac_expr(fsp, f"(x & {(1 << 8 * nf) - 1})", self._frac(fsp))
         self.emit(ind, f"""
-x = int.from_bytes(d[p:p + {n}], 'big')
-y = x >> {8 * nf}
-if y: {v} = {day}[y // 86400] + {sod}[y % 86400] + {frac}
+{self._read_be(n, nf)}
+if hi: {v} = {day}[hi // 86400] + {sod}[hi % 86400] + {self._frac(fsp)}
 else: {v} = {zero!r}
 p += {n}""")
 
@@ -279,11 +304,11 @@ p += {n}""")
             self.emit(ind, f"{v} = {self.name('F', _text_decoder(col))}({v})")
 
 
-def _build_image(cols: Sequence[Column], safe: bool) -> Callable[[bytes, int], Any]:
-    g = _Gen(safe)
-    nb = (len(cols) + 7) // 8
-    g.emit(0, "def image(d, p):")
-    g.emit(1, f"nb = int.from_bytes(d[p:p + {nb}], 'little'); p += {nb}")
+def _image_body(g: _Gen, cols: Sequence[Column], ind: int, v: str = "v", nb: str = "nb") -> str:
+    """Emit code reading one image of ``cols`` at ``p`` into ``{v}0``, ``{v}1``...;
+    returns the dict expression of the image."""
+    n = (len(cols) + 7) // 8
+    g.emit(ind, f"{nb} = int.from_bytes(d[p:p + {n}], 'little'); p += {n}")
     k = 0
     while k < len(cols):
         run: list[Column] = []
@@ -291,33 +316,66 @@ def _build_image(cols: Sequence[Column], safe: bool) -> Callable[[bytes, int], A
             run.append(cols[k + len(run)])
         if len(run) > 1:
             fmt = "<" + "".join(_RUN[c.type][1 if c.unsigned else 0] for c in run)
-            s = struct.Struct(fmt)
+            st = struct.Struct(fmt)
             mask = sum(1 << (k + j) for j in range(len(run)))
-            names = ", ".join(f"v{k + j}" for j in range(len(run)))
-            g.emit(1, f"if not nb & {mask}:")
-            g.emit(2, f"{names}, = {g.name('S', s.unpack_from)}(d, p); p += {s.size}")
-            g.emit(1, "else:")
+            names = ", ".join(f"{v}{k + j}" for j in range(len(run)))
+            g.emit(ind, f"if not {nb} & {mask}:")
+            g.emit(ind + 1, f"{names}, = {g.name('S', st.unpack_from)}(d, p); p += {st.size}")
+            g.emit(ind, "else:")
             for j, c in enumerate(run):
-                g.emit(2, f"if nb & {1 << (k + j)}: v{k + j} = None")
-                g.emit(2, "else:")
-                g.value(c, f"v{k + j}", 3)
+                g.emit(ind + 1, f"if {nb} & {1 << (k + j)}: {v}{k + j} = None")
+                g.emit(ind + 1, "else:")
+                g.value(c, f"{v}{k + j}", ind + 2)
             k += len(run)
             continue
-        g.emit(1, f"if nb & {1 << k}: v{k} = None")
-        g.emit(1, "else:")
-        g.value(cols[k], f"v{k}", 2)
+        g.emit(ind, f"if {nb} & {1 << k}: {v}{k} = None")
+        g.emit(ind, "else:")
+        g.value(cols[k], f"{v}{k}", ind + 1)
         k += 1
-    keys = ", ".join(f"{c.key!r}: v{i}" for i, c in enumerate(cols))
-    g.emit(1, f"return {{{keys}}}, p, nb >> {len(cols)}")
+    return "{" + ", ".join(f"{c.key!r}: {v}{i}" for i, c in enumerate(cols)) + "}"
+
+
+def _compile(g: _Gen, name: str, params: str, label: str) -> Callable[..., Any]:
     # helpers become default arguments: locals are the cheapest names to load
     g.env["fb"] = int.from_bytes
     g.env["format"] = format
+    g.env["tnew"] = tuple.__new__
+    g.env["Row"] = Row
     helpers = ", ".join(f"{k}={k}" for k in g.env if k != "Decimal")
-    g.lines[0] = f"def image(d, p, {helpers}):"
+    g.lines.insert(0, f"def {name}({params}, {helpers}):")
     code = "\n".join(g.lines).replace("int.from_bytes(", "fb(")
-    exec(compile(code, f"<row image {len(cols)} columns>", "exec"), g.env)  # noqa: S102
-    fn: Callable[[bytes, int], Any] = g.env["image"]
+    exec(compile(code, label, "exec"), g.env)  # noqa: S102 (names and numbers only)
+    fn: Callable[..., Any] = g.env[name]
     return fn
+
+
+def _build_image(cols: Sequence[Column], safe: bool) -> Callable[[bytes, int], Any]:
+    """One image at ``p`` -> (dict, end, null-bitmap padding bits)."""
+    g = _Gen(safe)
+    expr = _image_body(g, cols, 1)
+    g.emit(1, f"return {expr}, p, nb >> {len(cols)}")
+    return _compile(g, "image", "d, p", f"<row image {len(cols)} columns>")
+
+
+def _build_loop(kind: str, before: Sequence[Column], after: Sequence[Column],
+                safe: bool) -> Callable[..., tuple[list[Row], int]]:
+    """Every row of a WRITE ('w'), DELETE ('d') or UPDATE ('u') event in one
+    generated loop: no call per image."""
+    g = _Gen(safe)
+    g.emit(1, "out = []\nap = out.append\nwhile p < end:")
+    if kind == "u":
+        b = _image_body(g, before, 2, "v", "nb")
+        a = _image_body(g, after, 2, "w", "na")
+        g.emit(2, f"pb = nb >> {len(before)}; pa = na >> {len(after)}")
+        g.emit(2, f"ap(tnew(Row, ({b}, {a}, None, (pb, pa) if pb or pa else None)))")
+    else:
+        img = _image_body(g, before, 2)
+        g.emit(2, f"pb = nb >> {len(before)}")
+        pads = "(0, pb)" if kind == "w" else "(pb, 0)"
+        pair = f"None, {img}" if kind == "w" else f"{img}, None"
+        g.emit(2, f"ap(tnew(Row, ({pair}, None, {pads} if pb else None)))")
+    g.emit(1, "return out, p")
+    return _compile(g, "rows", "d, p, end", f"<row loop {kind} {len(before)} columns>")
 
 
 _CACHE: OrderedDict[Any, Callable[[bytes, int], Any]] = OrderedDict()
@@ -356,6 +414,16 @@ class _Plan:
     after: tuple[Column, ...]
     json_after: list[Column] = field(default_factory=list)
     decoders: dict[bool, tuple[Callable[[bytes, int], Any], ...]] = field(default_factory=dict)
+    loops: dict[tuple[str, bool], Callable[..., tuple[list[Row], int]]] = field(
+        default_factory=dict)
+
+    def loop(self, kind: str, safe: bool) -> Callable[..., tuple[list[Row], int]]:
+        """The generated whole-event loop for this plan (see _build_loop)."""
+        key = (kind, safe)
+        fn = self.loops.get(key)
+        if fn is None:
+            fn = self.loops[key] = _build_loop(kind, self.before, self.after, safe)
+        return fn
 
     def images(self, safe: bool) -> tuple[Callable[[bytes, int], Any], ...]:
         """(before decoder, after decoder), compiled on first use."""
@@ -416,6 +484,20 @@ def decode_rows(ev_type: int, body: Any, columns: Sequence[Column] | TableCodec)
 
 
 def _decode(ev_type: int, data: bytes, plan: _Plan, safe: bool) -> list[Row]:
+    if ev_type != EventType.PARTIAL_UPDATE_ROWS:
+        kind = "u" if ev_type in UPDATE_ROWS else "w" if ev_type in WRITE_TYPES else "d"
+        try:
+            out, p = plan.loop(kind, safe)(data, 0, len(data))
+            if p == len(data):
+                return out
+        except (IndexError, struct.error, ValueError, TypeError, KeyError) as exc:
+            if isinstance(exc, UnicodeDecodeError):
+                raise
+        # fall through: the per-image path says which row and byte went wrong
+    return _decode_images(ev_type, data, plan, safe)
+
+
+def _decode_images(ev_type: int, data: bytes, plan: _Plan, safe: bool) -> list[Row]:
     end = len(data)
     img_b, img_a = plan.images(safe)
     out: list[Row] = []

@@ -291,19 +291,6 @@ def frac_table(fsp: int) -> tuple[str, ...] | None:
     return tuple("." + format(x * mult // div, f"0{fsp}d") for x in range(256 ** n))
 
 
-def frac_expr(fsp: int, value: str, table: str | None) -> str:
-    """Python source for the '.fff' text of the stored fraction ``value``, for
-    the generated decoders ('' when fsp is 0). ``table`` names frac_table(fsp)."""
-    n = _FRAC_BYTES[fsp]
-    if not n:
-        return "''"
-    if table is not None:
-        return f"{table}[{value}]"
-    div = 10 ** (6 - fsp)
-    return f"'.' + format({value} // {div}, '0{fsp}d')" if div > 1 else \
-        f"'.' + format({value}, '06d')"
-
-
 def frac_usec(raw: bytes, fsp: int) -> int:
     n = _FRAC_BYTES[fsp]
     return int.from_bytes(raw, "big") * _FRAC_MULT[n] if n else 0
