@@ -14,12 +14,13 @@ def main() -> None:
 
 
 def _register() -> None:
-    from binlogkit.cli import dump, lab, rewrite, stats
+    from binlogkit.cli import dump, gtid, lab, rewrite, stats
 
     main.add_command(dump.dump)
     main.add_command(stats.stats)
     main.add_command(rewrite.rewrite)
     main.add_command(lab.lab)
+    main.add_command(gtid.gtid)
 
 
 _register()

@@ -14,14 +14,18 @@ or ``mariadb://...``. Connection settings come, in this order of precedence:
   files);
 - defaults: user = login name, host ``localhost``, port 3306.
 
-TLS is used when any of ``--ssl-ca/--ssl-cert/--ssl-key`` is given (or
+TLS is required when any of ``--ssl-ca/--ssl-cert/--ssl-key`` is given (or
 ``ssl-*`` in the option file, or an explicit ``--ssl-verify/--no-ssl-verify``).
 ``--ssl-verify`` checks the server certificate chain against the CA (the
 system's when no ``--ssl-ca``) and the host name; it is on by default when a
-CA is given. A password is never printed: every message shows the URL with the
-password replaced by ``***`` (and any text of the password found in a server
-message is masked too); without TLS the password is never sent in clear text
-(the ``mysql_clear_password`` and ``dialog`` plugins are refused).
+CA is given. Without any of these, TLS is used when the server offers it,
+without checking the certificate (the mysql client's ``PREFERRED``);
+``ssl-mode=DISABLED`` in the option file turns it off.
+
+A password is never printed: every message shows the URL with the password
+replaced by ``***`` (and any text of the password found in a server message is
+masked too); over an unencrypted connection the password is never sent as it
+is (the ``mysql_clear_password`` and ``dialog`` plugins are refused).
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ import functools
 import getpass
 import os
 import re
+import ssl
 import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -94,9 +99,11 @@ class ServerURL:
         try:
             parts = urlsplit(text)
             port = parts.port
-        except ValueError as exc:
-            raise ServerError(f"{shown}: bad server URL ({_scrub(str(exc), text)}); "
-                              "expected mysql://user[:password]@host[:port]") from None
+        except ValueError:
+            # urllib's message may quote part of the password: not shown.
+            raise ServerError(f"{shown}: bad server URL, expected "
+                              "mysql://user[:password]@host[:port] (port 0-65535; '/', '?', "
+                              "'#' in a password must be percent-encoded)") from None
         if parts.path not in ("", "/"):
             raise ServerError(f"{shown}: unexpected path {parts.path!r} in server URL "
                               "(a password holding '/', '?' or '#' must be percent-encoded)")
@@ -276,6 +283,7 @@ class Settings:
     password: str = field(repr=False)
     ssl: dict[str, Any] | None
     password_source: str
+    tls_disabled: bool = False
 
 
 def resolve_settings(url: ServerURL, opts: ConnectOptions) -> Settings:
@@ -316,9 +324,11 @@ def resolve_settings(url: ServerURL, opts: ConnectOptions) -> Settings:
     use_tls = bool(ssl_ca or ssl_cert or ssl_key or opts.ssl_verify is not None
                    or mode in ("REQUIRED", "VERIFY_CA", "VERIFY_IDENTITY")
                    or verify_cert)
-    if mode == "DISABLED" and opts.ssl_ca is None and opts.ssl_verify is None:
+    disabled = mode == "DISABLED" and not (opts.ssl_ca or opts.ssl_cert or opts.ssl_key
+                                           or opts.ssl_verify is not None)
+    if disabled:
         use_tls = False
-    ssl: dict[str, Any] | None = None
+    tls: dict[str, Any] | None = None
     if use_tls:
         if verify_cert is None:
             verify_cert = verify_identity = bool(ssl_ca)
@@ -328,22 +338,31 @@ def resolve_settings(url: ServerURL, opts: ConnectOptions) -> Settings:
                 raise ServerError(f"{what} {path}: no such file")
         if ssl_key and not ssl_cert:
             raise ServerError("--ssl-key needs --ssl-cert")
-        ssl = {"ca": ssl_ca, "cert": ssl_cert, "key": ssl_key,
+        tls = {"ca": ssl_ca, "cert": ssl_cert, "key": ssl_key,
                "verify_cert": bool(verify_cert), "verify_identity": bool(verify_identity)}
-    return Settings(host=host, port=port, user=user, password=password, ssl=ssl,
-                    password_source=source)
+    return Settings(host=host, port=port, user=user, password=password, ssl=tls,
+                    password_source=source, tls_disabled=disabled)
 
 
-class _RefuseClearText:
-    """Auth plugin handler that refuses to send the password in clear text."""
+class _ClearTextGuard:
+    """Auth plugin handler for plugins that send the password as it is: only
+    over an encrypted connection (PyMySQL's own code then does it)."""
+
+    plugin = b"mysql_clear_password"
 
     def __init__(self, con: Any) -> None:
         self.con = con
 
     def authenticate(self, pkt: Any) -> Any:
+        if getattr(self.con, "_secure", False):
+            return self.con._process_auth(self.plugin, pkt)
         raise pymysql.err.OperationalError(
-            2059, "the server asks for the password in clear text over an unencrypted "
-                  "connection; refused (use TLS: --ssl-ca ...)")
+            2059, f"the server asks for the password in clear text ({self.plugin.decode()}) "
+                  "over an unencrypted connection; refused (use TLS: --ssl-ca ...)")
+
+
+class _DialogGuard(_ClearTextGuard):
+    plugin = b"dialog"
 
 
 def _scrub(message: str, *secrets: str | None) -> str:
@@ -359,6 +378,27 @@ def _error_text(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
+def _ssl_context(conf: dict[str, Any]) -> ssl.SSLContext:
+    """TLS context: the CA file (else the system's), client certificate, and
+    verification of the chain (``verify_cert``) and host name (``verify_identity``)."""
+    try:
+        ctx = ssl.create_default_context(cafile=conf["ca"])
+        # Certificates MySQL generates itself lack extensions strict mode wants.
+        ctx.verify_flags &= ~ssl.VERIFY_X509_STRICT
+        if conf["verify_cert"]:
+            ctx.check_hostname = bool(conf["verify_identity"])
+            ctx.verify_mode = ssl.CERT_REQUIRED
+        else:
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+        if conf["cert"]:
+            ctx.load_cert_chain(conf["cert"], keyfile=conf["key"])
+    except (ssl.SSLError, OSError) as exc:
+        what = conf["cert"] if conf["cert"] else conf["ca"]
+        raise ServerError(f"TLS setup ({what}): {exc.strerror or exc}") from None
+    return ctx
+
+
 def connect(url: ServerURL, opts: ConnectOptions) -> pymysql.connections.Connection[Any]:
     """A PyMySQL connection (autocommit) to the server ``url`` names; failures
     raise :class:`ServerError` with one masked line."""
@@ -369,15 +409,11 @@ def connect(url: ServerURL, opts: ConnectOptions) -> pymysql.connections.Connect
         "read_timeout": 60, "write_timeout": 60,
     }
     if s.ssl is not None:
-        kw["ssl"] = {k: v for k, v in s.ssl.items() if v is not None
-                     and k in ("ca", "cert", "key")}
-        kw["ssl_verify_cert"] = s.ssl["verify_cert"]
-        kw["ssl_verify_identity"] = s.ssl["verify_identity"]
-        if s.ssl["ca"] is None and not s.ssl["verify_cert"]:
-            kw["ssl"]["check_hostname"] = False
-    else:
-        kw["auth_plugin_map"] = {"mysql_clear_password": _RefuseClearText,
-                                 "dialog": _RefuseClearText}
+        kw["ssl"] = _ssl_context(s.ssl)
+    elif s.tls_disabled:
+        kw["ssl_disabled"] = True
+    # else PyMySQL's default: TLS when the server offers it, unverified (PREFERRED)
+    kw["auth_plugin_map"] = {"mysql_clear_password": _ClearTextGuard, "dialog": _DialogGuard}
     try:
         return pymysql.connect(**kw)
     except (pymysql.MySQLError, OSError, ValueError) as exc:

@@ -123,8 +123,9 @@ class Schemas:
         out = cls()
         for db, tables in data.items():
             for name, cols in tables.items():
-                defs = tuple(ColumnDef(c) if isinstance(c, str) else ColumnDef(**dict(c))
-                             for c in cols)
+                defs = tuple(ColumnDef(c) if isinstance(c, str) else ColumnDef(**{
+                    k: tuple(v) if isinstance(v, list) else v for k, v in dict(c).items()})
+                    for c in cols)
                 out.add(TableDef(db, name, defs))
         return out
 

@@ -531,7 +531,8 @@ def _decode_images(ev_type: int, data: bytes, plan: _Plan, safe: bool) -> list[R
     except (IndexError, struct.error, ValueError, TypeError, KeyError) as exc:
         if isinstance(exc, UnicodeDecodeError):
             raise
-        raise RowFramingError(f"row {len(out) + 1} at byte {p} of the row data: {exc}") from None
+        raise RowFramingError(f"row {len(out) + 1} at byte {p} of the row data: expected values"
+                              f" of the table map's column types, found {exc}") from None
     if p != end:
         raise RowFramingError(f"row {len(out)} runs {p - end} bytes past the row data")
     return out
