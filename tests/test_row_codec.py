@@ -256,3 +256,13 @@ def test_truncated_rows_raise_framing_errors() -> None:
         decode_rows(EventType.WRITE_ROWS_V2, body, [c])
     assert Row(None, {"c": 1}).after == {"c": 1}
     assert struct.calcsize("<i") == 4
+
+
+def test_null_in_a_not_null_column_still_decodes() -> None:
+    """Fast decoders skip NULL tests for NOT NULL columns; a NULL there anyway
+    (a table map out of step with the rows) is decoded again, safely."""
+    cols = [Column(index=0, type=3, meta=0, name="a", nullable=False),
+            Column(index=1, type=3, meta=0, name="b", nullable=False)]
+    body = type("B", (), {"rows": b"\x01" + (5).to_bytes(4, "little"), "width": 2,
+                          "columns": b"\x03", "columns_after": None})()
+    assert decode_rows(EventType.WRITE_ROWS_V2, body, cols) == [Row(None, {"a": None, "b": 5})]

@@ -53,6 +53,7 @@ T = EventType
 _GTID_TYPES = frozenset({T.PREVIOUS_GTIDS, T.GTID, T.GTID_TAGGED, T.MARIADB_GTID,
                          T.GTID_LIST})
 _MARIADB_TEXT = re.compile(r"\s*\d+\s*-\s*\d+\s*-\s*\d+\s*(,\s*\d+\s*-\s*\d+\s*-\s*\d+\s*)*,?\s*")
+_MARIADB_HEAD = re.compile(r"\s*\d+-\d+-\d+")
 _MYSQL_VARS = {"executed": "gtid_executed", "purged": "gtid_purged"}
 _MARIADB_VARS = {"current_pos": "gtid_current_pos", "binlog_pos": "gtid_binlog_pos",
                  "slave_pos": "gtid_slave_pos", "binlog_state": "gtid_binlog_state"}
@@ -92,11 +93,13 @@ def _parse_text(text: str, label: str) -> Operand:
     if not text.strip():
         return _empty(label)
     try:
-        if _MARIADB_TEXT.fullmatch(text):
+        if _MARIADB_TEXT.fullmatch(text) or (":" not in text and _MARIADB_HEAD.match(text)):
             return Operand(label, "mariadb", mariadb=MariadbGtidState.parse(text.strip()))
         return Operand(label, "mysql", mysql=GtidSet.parse(text))
     except GtidError as exc:
-        raise _UsageError(f"{label}: {exc}") from None
+        # A literal's text is already quoted in the GtidError message.
+        where = "bad GTID set" if label.startswith("'") else label
+        raise _UsageError(f"{where}: {exc}") from None
 
 
 def _is_binlog(path: str) -> bool:
@@ -206,9 +209,9 @@ def resolve(arg: str, opts: ConnectOptions, *, mariadb_default: str = "current_p
         raise _UsageError(f"{arg}: is a directory, not a GTID set, binlog or server URL")
     try:
         return _parse_text(arg, repr(arg) if len(arg) <= 80 else repr(arg[:77] + "..."))
-    except _UsageError as exc:
-        if "/" in arg or (":" not in arg and "-" not in arg):
-            raise _UsageError(f"{arg}: no such file, and not a GTID set ({exc})") from None
+    except _UsageError:
+        if "/" in arg or "." in arg or (":" not in arg and "-" not in arg):
+            raise _UsageError(f"{arg}: no such file (and not a GTID set)") from None
         raise
 
 

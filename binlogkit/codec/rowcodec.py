@@ -137,11 +137,12 @@ def _mariadb_special(col: Column) -> Callable[[bytes], Any] | None:
 
 
 class _Gen:
-    """Builds the source of one image decoder."""
+    """Builds the source of one image decoder. ``safe`` decoders keep every
+    text value that does not decode as bytes and test every column for NULL."""
 
     def __init__(self, safe: bool) -> None:
         self.lines: list[str] = []
-        self.env: dict[str, Any] = {"Decimal": Decimal}
+        self.env: dict[str, Any] = {"Decimal": Decimal, "DECIMAL_CONTEXT": tp.DECIMAL_CONTEXT}
         self.safe = safe
 
     def name(self, prefix: str, obj: Any) -> str:
@@ -309,6 +310,12 @@ def _image_body(g: _Gen, cols: Sequence[Column], ind: int, v: str = "v", nb: str
     returns the dict expression of the image."""
     n = (len(cols) + 7) // 8
     g.emit(ind, f"{nb} = int.from_bytes(d[p:p + {n}], 'little'); p += {n}")
+    # NOT NULL columns (the TABLE_MAP's null bitmap) skip their own test: one
+    # check per image that none of their bits is set
+    notnull = 0 if g.safe else sum(1 << k for k, c in enumerate(cols) if not c.nullable)
+    if notnull:
+        g.emit(ind, f"if {nb} & {notnull}: raise Retry('NULL in a NOT NULL column')")
+        g.env["Retry"] = RetrySafely
     k = 0
     while k < len(cols):
         run: list[Column] = []
@@ -317,22 +324,39 @@ def _image_body(g: _Gen, cols: Sequence[Column], ind: int, v: str = "v", nb: str
         if len(run) > 1:
             fmt = "<" + "".join(_RUN[c.type][1 if c.unsigned else 0] for c in run)
             st = struct.Struct(fmt)
-            mask = sum(1 << (k + j) for j in range(len(run)))
+            mask = sum(1 << (k + j) for j in range(len(run))) & ~notnull
             names = ", ".join(f"{v}{k + j}" for j in range(len(run)))
+            read = f"{names}, = {g.name('S', st.unpack_from)}(d, p); p += {st.size}"
+            if not mask:
+                g.emit(ind, read)
+                k += len(run)
+                continue
             g.emit(ind, f"if not {nb} & {mask}:")
-            g.emit(ind + 1, f"{names}, = {g.name('S', st.unpack_from)}(d, p); p += {st.size}")
+            g.emit(ind + 1, read)
             g.emit(ind, "else:")
             for j, c in enumerate(run):
-                g.emit(ind + 1, f"if {nb} & {1 << (k + j)}: {v}{k + j} = None")
-                g.emit(ind + 1, "else:")
-                g.value(c, f"{v}{k + j}", ind + 2)
+                _nullable(g, c, f"{v}{k + j}", nb, 1 << (k + j), ind + 1)
             k += len(run)
             continue
-        g.emit(ind, f"if {nb} & {1 << k}: {v}{k} = None")
-        g.emit(ind, "else:")
-        g.value(cols[k], f"{v}{k}", ind + 1)
+        _nullable(g, cols[k], f"{v}{k}", nb, 1 << k, ind)
         k += 1
     return "{" + ", ".join(f"{c.key!r}: {v}{i}" for i, c in enumerate(cols)) + "}"
+
+
+class RetrySafely(UnicodeDecodeError):
+    """The fast decoder met what it assumed away: decode the event again in safe mode."""
+
+    def __init__(self, why: str) -> None:
+        super().__init__("binlogkit", b"", 0, 1, why)
+
+
+def _nullable(g: _Gen, col: Column, v: str, nb: str, bit: int, ind: int) -> None:
+    if not col.nullable and not g.safe:
+        g.value(col, v, ind)
+        return
+    g.emit(ind, f"if {nb} & {bit}: {v} = None")
+    g.emit(ind, "else:")
+    g.value(col, v, ind + 1)
 
 
 def _compile(g: _Gen, name: str, params: str, label: str) -> Callable[..., Any]:

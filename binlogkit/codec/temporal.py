@@ -30,7 +30,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import Callable
-from decimal import Decimal
+from decimal import Context, Decimal
 from typing import Any
 
 DIG2BYTES = (0, 1, 1, 2, 2, 3, 3, 4, 4, 4)
@@ -72,6 +72,7 @@ def decode_decimal(raw: bytes, precision: int, scale: int) -> Decimal:
 
 
 _DECIMAL_DECODERS: dict[tuple[int, int], Callable[[bytes], Decimal]] = {}
+DECIMAL_CONTEXT = Context(prec=65)  # DECIMAL's largest precision: scaleb stays exact
 
 
 def decimal_lines(precision: int, scale: int, v: str, out: str, indent: int = 1) -> list[str]:
@@ -94,11 +95,13 @@ def decimal_lines(precision: int, scale: int, v: str, out: str, indent: int = 1)
     expr = terms[0][1]
     for digits, term in terms[1:]:
         expr = f"({expr}) * {10 ** digits} + {term}"
-    lines.append(f"t = str({expr})")
+    lines.append(f"n = {expr}")
+    zero = "-0" + ("." + "0" * scale if scale else "")
     if scale:
-        lines.append(f"if len(t) <= {scale}: t = t.rjust({scale + 1}, '0')")
-        lines.append(f"t = t[:-{scale}] + '.' + t[-{scale}:]")
-    lines.append(f"{out} = Decimal('-' + t if neg else t)")
+        lines.append(f"{out} = Decimal(-n if neg else n).scaleb(-{scale}, DECIMAL_CONTEXT)"
+                     f" if n or not neg else Decimal({zero!r})")
+    else:
+        lines.append(f"{out} = Decimal(-n if neg else n) if n or not neg else Decimal({zero!r})")
     return [pad + ln for ln in lines]
 
 
@@ -116,7 +119,8 @@ def decimal_decoder(precision: int, scale: int) -> Callable[[bytes], Decimal]:
              f"'DECIMAL({precision},{scale}) takes {size} bytes')",
              "    v = int.from_bytes(raw, 'big')",
              *decimal_lines(precision, scale, "v", "out"), "    return out"]
-    env: dict[str, Any] = {"Decimal": Decimal, "TemporalError": TemporalError}
+    env: dict[str, Any] = {"Decimal": Decimal, "TemporalError": TemporalError,
+                           "DECIMAL_CONTEXT": DECIMAL_CONTEXT}
     exec("\n".join(lines), env)  # noqa: S102 (generated from integers only)
     fn = _DECIMAL_DECODERS[key] = env["dec"]
     return fn
