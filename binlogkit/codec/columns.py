@@ -123,9 +123,8 @@ class Schemas:
         out = cls()
         for db, tables in data.items():
             for name, cols in tables.items():
-                defs = tuple(ColumnDef(c) if isinstance(c, str) else ColumnDef(**{
-                    k: tuple(v) if isinstance(v, list) else v for k, v in dict(c).items()})
-                    for c in cols)
+                defs = tuple(ColumnDef(c) if isinstance(c, str) else _column_def(c)
+                             for c in cols)
                 out.add(TableDef(db, name, defs))
         return out
 
@@ -151,6 +150,13 @@ class Schemas:
                     name, dtype.lower(), "unsigned" in ctype.lower(), cs or None, values,
                     key == "PRI", fsp=int(fsp) if fsp else None))
         return cls([TableDef(db, t, tuple(cols)) for (db, t), cols in grouped.items()])
+
+
+def _column_def(fields: Mapping[str, Any]) -> ColumnDef:
+    """A ColumnDef from JSON-like fields (lists become tuples: definitions are hashable)."""
+    clean: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v
+                             for k, v in fields.items()}
+    return ColumnDef(**clean)
 
 
 def _s(v: Any) -> str:
