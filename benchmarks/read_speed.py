@@ -1,7 +1,7 @@
 """Read speed: binlogkit's reader and CLI beside the servers' own decoders,
 on the same files, in one run (ratios are what matter; absolute figures vary).
 
-    python bench/read_speed.py [FILE ...]      (default: the fixtures)
+    python benchmarks/read_speed.py [FILE ...]      (default: the fixtures)
 
 mysql-replication, the Python peer, has no file reader (it only streams from
 a live server), so the comparison here is with mariadb-binlog / mysqlbinlog.
