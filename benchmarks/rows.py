@@ -6,7 +6,8 @@ private MariaDB server started with :func:`binlogkit.lab.servers.start_server`
 (binlog_format=ROW, binlog_row_image=FULL, binlog_row_metadata=FULL), then
 decodes every row image of that file to values, several times each, with
 
-  (a) binlogkit's API (``binlogkit.io.rows.row_events``), every value touched;
+  (a) binlogkit's API (``binlogkit.io.rows.row_events``: values decoded as
+      each event is yielded; MySQL JSON documents, decoded lazily, forced);
   (b) ``binlogkit dump --format jsonl FILE > /dev/null`` (a subprocess);
   (c) mysql-replication's own event classes (``BinLogPacketWrapper`` and the
       event classes it dispatches to) driven offline from the file's bytes:
@@ -214,19 +215,21 @@ def build_binlog(dest: Path, rows_per_table: int) -> None:
 
 
 def decode_binlogkit(path: Path) -> int:
-    """(a): every row change through binlogkit's API, every value touched."""
-    from binlogkit.codec.jsonb import Json  # noqa: PLC0415
+    """(a): every row change through binlogkit's API. Values are decoded when
+    ``row_events`` yields the event, except MySQL JSON documents (decoded on
+    first ``.value``): those are forced."""
     from binlogkit.io.rows import row_events  # noqa: PLC0415
 
     rows = 0
     for rev in row_events(path):
+        json_keys = [c.key for c in rev.columns if c.type == 245]
         for row in rev.rows:
-            for image in (row.before, row.after):
-                if image is not None:
-                    for v in image.values():
-                        if v.__class__ is Json:  # MySQL JSON is decoded lazily
-                            v.value  # noqa: B018
-            rows += 1
+            for key in json_keys:
+                for image in (row.before, row.after):
+                    v = image.get(key) if image is not None else None
+                    if v is not None:
+                        v.value  # noqa: B018
+        rows += len(rev.rows)
     return rows
 
 
@@ -318,25 +321,14 @@ def _mysql_replication_events(path: Path, table_map: dict[int, Any]) -> Iterator
 
 
 def decode_mysql_replication(path: Path) -> int:
-    """(c): every row change through mysql-replication, every value touched."""
-    from pymysqlreplication.row_event import RowsEvent, UpdateRowsEvent  # noqa: PLC0415
+    """(c): every row change through mysql-replication. Its row events decode
+    every value of every row on the first access to ``.rows``."""
+    from pymysqlreplication.row_event import RowsEvent  # noqa: PLC0415
 
     rows = 0
     for ev in _mysql_replication_events(path, {}):
-        if not isinstance(ev, RowsEvent):
-            continue
-        if isinstance(ev, UpdateRowsEvent):
-            for row in ev.rows:  # decoded lazily, on first access
-                for v in row["before_values"].values():  # noqa: B007
-                    pass
-                for v in row["after_values"].values():  # noqa: B007
-                    pass
-                rows += 1
-        else:
-            for row in ev.rows:
-                for v in row["values"].values():  # noqa: B007
-                    pass
-                rows += 1
+        if isinstance(ev, RowsEvent):
+            rows += len(ev.rows)  # decoded here, all values
     return rows
 
 

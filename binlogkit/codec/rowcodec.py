@@ -300,7 +300,12 @@ p += {n}""")
             return
         codec, exact = _charset_codec(col)
         if codec and exact and not self.safe:
-            self.emit(ind, f"{v} = {v}.decode({codec!r})")
+            last = self.lines[-1]
+            if last.endswith(f"{v} = d[p + 1:p + n]; p += n"):  # decode in the same statement
+                self.lines[-1] = last.replace(f"{v} = d[p + 1:p + n]",
+                                              f"{v} = d[p + 1:p + n].decode({codec!r})")
+            else:
+                self.emit(ind, f"{v} = {v}.decode({codec!r})")
         else:
             self.emit(ind, f"{v} = {self.name('F', _text_decoder(col))}({v})")
 
@@ -309,7 +314,8 @@ def _image_body(g: _Gen, cols: Sequence[Column], ind: int, v: str = "v", nb: str
     """Emit code reading one image of ``cols`` at ``p`` into ``{v}0``, ``{v}1``...;
     returns the dict expression of the image."""
     n = (len(cols) + 7) // 8
-    g.emit(ind, f"{nb} = int.from_bytes(d[p:p + {n}], 'little'); p += {n}")
+    read = {1: "d[p]", 2: "d[p] | d[p + 1] << 8"}.get(n, f"int.from_bytes(d[p:p + {n}], 'little')")
+    g.emit(ind, f"{nb} = {read}; p += {n}")
     # NOT NULL columns (the TABLE_MAP's null bitmap) skip their own test: one
     # check per image that none of their bits is set
     notnull = 0 if g.safe else sum(1 << k for k, c in enumerate(cols) if not c.nullable)
@@ -365,7 +371,7 @@ def _compile(g: _Gen, name: str, params: str, label: str) -> Callable[..., Any]:
     g.env["format"] = format
     g.env["tnew"] = tuple.__new__
     g.env["Row"] = Row
-    helpers = ", ".join(f"{k}={k}" for k in g.env if k != "Decimal")
+    helpers = ", ".join(f"{k}={k}" for k in g.env)
     g.lines.insert(0, f"def {name}({params}, {helpers}):")
     code = "\n".join(g.lines).replace("int.from_bytes(", "fb(")
     exec(compile(code, label, "exec"), g.env)  # noqa: S102 (names and numbers only)

@@ -28,6 +28,7 @@ negative number is inverted.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import time
 from collections.abc import Callable
 from decimal import Context, Decimal
@@ -286,6 +287,7 @@ def sod_table() -> list[str]:
     return table
 
 
+@functools.cache
 def frac_table(fsp: int) -> tuple[str, ...] | None:
     """'.f' texts indexed by the stored fraction, for 1- and 2-byte fractions."""
     n = _FRAC_BYTES[fsp]
