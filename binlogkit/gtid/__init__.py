@@ -18,7 +18,8 @@ interval begins at ``starts[k]`` iff ``starts[k] > ends[k-1]``) with C-level
 ``sorted``/``map``/``compress``; intersection and difference are unions of
 complements, so no per-interval Python loop runs in the algebra. ``len()`` is a
 difference of two C-level sums. The builder keeps a plain list per key and
-switches to a ``sortedcontainers.SortedList`` beyond 4096 boundaries.
+switches to a ``sortedcontainers.SortedList`` beyond 16384 boundaries
+(so pathological fragmentation stays O(log n) per add).
 
 Text rules (MySQL 9.7's parser, verified against a live 9.7.4 server):
 

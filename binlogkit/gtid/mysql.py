@@ -29,6 +29,13 @@ _UUID = re.compile(
 _TAG = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _TAG_FULL = re.compile(r"[a-z_][a-z0-9_]{0,31}")
 _NUM = re.compile(r"[0-9]+")
+# An element already in canonical spelling: parsed by split() instead of token by
+# token (a 10 MB gtid_executed parses several times faster); anything else, and
+# any element it cannot fully take, goes through the general parser.
+_CLEAN = re.compile(
+    r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+    r"(?::(?:[a-z_][a-z0-9_]{0,31}|[1-9][0-9]{0,18}(?:-[1-9][0-9]{0,18})?))*"
+)
 _Q = struct.Struct("<Q")
 _QQ = struct.Struct("<QQ")
 
@@ -143,7 +150,24 @@ def _insert(b: list[int] | SortedList, start: int, end: int) -> None:
             b.add(end)
 
 
-_PROMOTE = 4096  # per-key list length at which the builder switches to a SortedList
+def _add_one(b: list[int], gno: int) -> None:
+    """Add one transaction number to a flat bounds list (the builder's hot path)."""
+    i = bisect_right(b, gno)
+    if i & 1:
+        return
+    after = i < len(b) and b[i] == gno + 1
+    if i and b[i - 1] == gno:
+        if after:
+            del b[i - 1 : i + 1]
+        else:
+            b[i - 1] = gno + 1
+    elif after:
+        b[i] = gno
+    else:
+        b[i:i] = (gno, gno + 1)
+
+
+_PROMOTE = 16384  # per-key list length at which the builder switches to a SortedList
 
 
 def _encode_varlen(value: int) -> bytes:
@@ -172,6 +196,32 @@ def _decode_varlen(data: bytes, pos: int) -> tuple[int, int]:
 # --- parsing ----------------------------------------------------------------------
 
 
+def _add_clean(acc: dict[Key, tuple[list[int], list[int]]], element: str) -> bool:
+    """Add a canonically spelled element; False if a number is out of range."""
+    items = element.split(":")
+    uuid = items[0]
+    tag = ""
+    lists = None
+    for item in items[1:]:
+        if item[0] in "123456789":
+            first, _, last = item.partition("-")
+            start = int(first)
+            end = int(last) if last else start
+            if start > GNO_MAX or end > GNO_MAX:
+                return False
+            if end >= start:
+                if lists is None:
+                    lists = acc.get((uuid, tag))
+                    if lists is None:
+                        lists = acc[(uuid, tag)] = ([], [])
+                lists[0].append(start)
+                lists[1].append(end + 1)
+        else:
+            tag = item
+            lists = None
+    return True
+
+
 def _parse(text: str) -> dict[Key, tuple[list[int], list[int]]]:
     """Parse GTID set text into per-key (starts, ends) lists, following MySQL 9.7."""
     if not isinstance(text, str):
@@ -185,10 +235,16 @@ def _parse(text: str) -> dict[Key, tuple[list[int], list[int]]]:
             pos = ws(text, pos + 1)
         if pos >= n:
             return acc
+        m = _CLEAN.match(text, pos)
+        if m is not None and (m.end() == n or text[m.end()] == ","):
+            if _add_clean(acc, m.group()):
+                pos = m.end()
+                continue
         m = _UUID.match(text, pos)
         if m is None:
-            raise GtidError("a UUID (32 hex digits, optionally dashed 8-4-4-4-12 or "
-                            "in braces)", text, pos)
+            where, what = _uuid_error(text, pos)
+            raise GtidError(f"{what} of a UUID (32 hex digits, bare, dashed 8-4-4-4-12 "
+                            "or dashed in braces)", text, where)
         uuid = _norm_uuid(m.group())
         pos = ws(text, m.end())
         tag = ""
@@ -224,6 +280,36 @@ def _parse(text: str) -> dict[Key, tuple[list[int], list[int]]]:
                 lists[1].append(last + 1)
         if pos < n and text[pos] != ",":
             raise GtidError("',' or ':' or the end of the text", text, pos)
+
+
+_HEX = frozenset("0123456789abcdefABCDEF")
+
+
+def _uuid_error(text: str, pos: int) -> tuple[int, str]:
+    """Where and why a UUID fails to parse at ``pos``, located as the server does."""
+    n = len(text)
+    p = pos
+    brace = text.startswith("{", p)
+    hyphens: bool | None = True if brace else None
+    p += brace
+    for k, size in enumerate((8, 4, 4, 4, 12)):
+        if k:
+            if hyphens is None:
+                hyphens = text.startswith("-", p)
+                p += hyphens
+            elif hyphens:
+                if not text.startswith("-", p):
+                    return p, "'-'"
+                p += 1
+        for _ in range(size // 2):
+            if n - p < 2:
+                return p, "two hex digits"
+            if text[p] not in _HEX:
+                return p, "a hex digit"
+            if text[p + 1] not in _HEX:
+                return p + 1, "a hex digit"
+            p += 2
+    return p, "'}'"
 
 
 def _parse_gtid(gtid: str | tuple[str, str, int]) -> tuple[Key, int]:
@@ -454,8 +540,14 @@ class GtidSet:
             for gno in range(first, last + 1):
                 yield f"{prefix}{gno}"
 
-    def __len__(self) -> int:
+    def count(self) -> int:
+        """Number of transactions (exact; may exceed what ``len()`` can return)."""
         return sum(_count(b) for b in self._map.values())
+
+    def __len__(self) -> int:
+        """Number of transactions; Python limits ``len()`` to 2^63-1, so sets with
+        several near-full UUIDs raise OverflowError: use :meth:`count`."""
+        return self.count()
 
     def __bool__(self) -> bool:
         return bool(self._map)
@@ -601,11 +693,12 @@ class GtidSetBuilder:
     are merged with :meth:`update` / :meth:`add_interval`.
     """
 
-    __slots__ = ("_map", "_uuids")
+    __slots__ = ("_map", "_uuids", "_raw")
 
     def __init__(self, initial: GtidSet | None = None) -> None:
         self._map: dict[Key, list[int] | SortedList] = {}
         self._uuids: dict[str, str] = {}
+        self._raw: dict[tuple[str, str], Key] = {}
         if initial is not None:
             self.update(initial)
 
@@ -631,14 +724,30 @@ class GtidSetBuilder:
 
     def add(self, gtid: GtidLike) -> GtidSetBuilder:
         """Add one GTID: 'uuid:n', 'uuid:tag:n' or (uuid, tag, n)."""
-        if isinstance(gtid, tuple):
+        if type(gtid) is tuple:
             uuid, tag, gno = gtid
-            if type(gno) is not int or not GNO_MIN <= gno <= GNO_MAX:
-                raise GtidError(f"a transaction number in {GNO_MIN}..{GNO_MAX}", str(gtid), None)
-            key = self._key(uuid, tag)
         else:
-            key, gno = _parse_gtid(gtid)
-        _insert(self._bounds(key), gno, gno + 1)
+            parts: list[str] = gtid.split(":") if isinstance(gtid, str) else []
+            num = parts[-1] if len(parts) in (2, 3) else ""
+            if not (num.isascii() and num.isdigit()):
+                key, gno = _parse_gtid(gtid)
+                _insert(self._bounds(key), gno, gno + 1)
+                return self
+            uuid, tag, gno = parts[0], parts[1] if len(parts) == 3 else "", int(num)
+        raw = (uuid, tag)
+        cached = self._raw.get(raw)
+        if cached is None:
+            cached = self._raw[raw] = self._key(uuid, tag)
+        key = cached
+        if type(gno) is not int or not GNO_MIN <= gno <= GNO_MAX:
+            raise GtidError(f"a transaction number in {GNO_MIN}..{GNO_MAX}", str(gtid), None)
+        b = self._map.get(key)
+        if b is None:
+            self._map[key] = [gno, gno + 1]
+        elif type(b) is list and len(b) <= _PROMOTE:
+            _add_one(b, gno)
+        else:
+            _insert(self._bounds(key), gno, gno + 1)
         return self
 
     def add_interval(self, uuid: str, tag: str, first: int, last: int) -> GtidSetBuilder:
