@@ -23,6 +23,7 @@ from binlogkit.codec.columns import Column
 from binlogkit.codec.describe import TableMaps
 from binlogkit.codec.event import Event, encode_event
 from binlogkit.codec.events.rows import parse_rows_common
+from binlogkit.codec.header import HEADER_V4_FIXED, HeaderV4
 from binlogkit.codec.inner import inner_events
 from binlogkit.codec.registry import spec_for
 from binlogkit.codec.rowcodec import (
@@ -72,10 +73,17 @@ def test_rows_reencode_byte_identical(cf: CorpusFile) -> None:
 
 
 @pytest.mark.parametrize("cf", CORPUS, ids=lambda f: f"{f.origin}:{f.path.name}")
-def test_fast_rows_framing_agrees_with_the_spec(cf: CorpusFile) -> None:
-    """parse_rows_common is a shortcut for the Rows/UpdateRows specs: same fields."""
+def test_fast_paths_agree_with_the_specs(cf: CorpusFile) -> None:
+    """parse_rows_common is a shortcut for the Rows/UpdateRows specs, and
+    HEADER_V4_FIXED for HeaderV4: same fields."""
     compared = rows_events = 0
     for ev in _events(str(cf.path)):
+        if ev.ctx is not None and ev.ctx.header_len >= 19:
+            head = encode_event(ev)[:19]
+            spec_head = HeaderV4.parse(head, header_len=19)
+            assert HEADER_V4_FIXED.unpack(head) == (
+                spec_head.timestamp, spec_head.type_code, spec_head.server_id,
+                spec_head.event_size, spec_head.log_pos, spec_head.flags)
         if ev.type_code not in ROWS_EVENTS or ev.ctx is None:
             continue
         rows_events += 1

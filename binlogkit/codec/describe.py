@@ -89,6 +89,7 @@ class TableMaps:
         self.flavors: dict[int, str] = {}
         self.schemas = schemas
         self._derived: dict[tuple[Any, ...], TableCodec | RowFramingError] = {}
+        self._names: dict[int, tuple[Any, str, str]] = {}
 
     def see(self, ev: Event) -> None:
         if ev.type_code == T.TABLE_MAP:
@@ -102,7 +103,10 @@ class TableMaps:
         tm = self.maps.get(table_id)
         if tm is None:
             return None, None
-        return _str(tm.schema), _str(tm.table)
+        found = self._names.get(table_id)
+        if found is None or found[0] is not tm:
+            found = self._names[table_id] = (tm, _str(tm.schema), _str(tm.table))
+        return found[1], found[2]
 
     def layout(self, table_id: int) -> TableLayout | None:
         if table_id not in self.layouts:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import zlib
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import construct as c
 
@@ -22,11 +22,11 @@ from binlogkit.codec.context import (
 from binlogkit.codec.events.rows import parse_rows_common
 from binlogkit.codec.header import (
     FLAGS_OFFSET,
+    HEADER_V4_FIXED,
     MIN_HEADER_LEN,
     TYPE_OFFSET,
     HeaderV1,
     HeaderV4,
-    HeaderV4Compiled,
 )
 from binlogkit.codec.primitives import parse_error
 from binlogkit.codec.registry import spec_for
@@ -107,6 +107,13 @@ def _table_map(body: bytes, ph: int) -> c.Container:
     return c.Container(parsed)
 
 
+class _Head(NamedTuple):
+    timestamp: int
+    type_code: int
+    server_id: int
+    event_size: int
+
+
 def decode_event(
     data: bytes,
     ctx: FormatContext,
@@ -129,8 +136,10 @@ def decode_event(
         h = HeaderV1.parse(data[:hlen])
         log_pos, flags, extra = None, 0, b""
     else:
-        h = HeaderV4Compiled.parse(data[:hlen], header_len=hlen)
-        log_pos, flags, extra = h.log_pos, h.flags, h.extra_header
+        timestamp, type_code, server_id, event_size, log_pos, flags = \
+            HEADER_V4_FIXED.unpack_from(data)
+        extra = data[MIN_HEADER_LEN:hlen]
+        h = _Head(timestamp, type_code, server_id, event_size)
     code = ctx.canonical(h.type_code)
     name = type_name(code)
     if h.event_size != len(data):

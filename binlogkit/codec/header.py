@@ -13,6 +13,8 @@
 
 from __future__ import annotations
 
+import struct
+
 import construct as c
 from construct import this
 
@@ -35,8 +37,10 @@ HeaderV4 = c.Struct(
     "extra_header" / c.Bytes(this._params.header_len - 19),
 )
 
-# The same spec, compiled by Construct to Python code (about 4x faster to parse).
-HeaderV4Compiled = HeaderV4.compile()
+# The fixed part of HeaderV4 as one struct, for the reader's hot path; it
+# yields the same six fields (tests/test_row_codec.py compares the two on
+# every corpus event).
+HEADER_V4_FIXED = struct.Struct("<IBIIIH")
 
 TYPE_OFFSET = 4
 SIZE_OFFSET = 9
