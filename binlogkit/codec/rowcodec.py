@@ -251,8 +251,8 @@ class _Gen:
             return f"{self.name('T', table)}[lo]"
         if not fsp:
             return "''"
-        div = 10 ** (6 - fsp)
-        return f"'.%0{fsp}d' % (lo // {div})" if div > 1 else "'.%06d' % lo"
+        ms, rest = tp.frac_tables(fsp)
+        return f"{self.name('T', ms)}[lo // 1000] + {self.name('T', rest)}[lo % 1000]"
 
     def _datetime2(self, v: str, fsp: int, ind: int) -> None:
         """Inline DATETIME2: one struct read; cached date and time-of-day texts;

@@ -288,6 +288,14 @@ def sod_table() -> list[str]:
 
 
 @functools.cache
+def frac_tables(fsp: int) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """For 3-byte fractions (fsp 5, 6): ('.mmm' by milliseconds, the remaining
+    fsp - 3 digits by the microseconds within the millisecond)."""
+    return (tuple(f".{i:03d}" for i in range(1000)),
+            tuple(f"{i:03d}"[: fsp - 3] for i in range(1000)))
+
+
+@functools.cache
 def frac_table(fsp: int) -> tuple[str, ...] | None:
     """'.f' texts indexed by the stored fraction, for 1- and 2-byte fractions."""
     n = _FRAC_BYTES[fsp]
