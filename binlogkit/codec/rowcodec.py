@@ -28,6 +28,7 @@ A column absent from the image is absent from the row dict; NULL is None.
 
 from __future__ import annotations
 
+import codecs
 import ipaddress
 import socket
 import struct
@@ -39,6 +40,7 @@ from decimal import Decimal
 from typing import Any, NamedTuple
 
 from binlogkit.codec import temporal as tp
+from binlogkit.codec.charsets import charmap
 from binlogkit.codec.columns import BLOB, GEOMETRY, JSON, STRING, VARCHAR, VECTOR, Column
 from binlogkit.codec.compression import mariadb_decompress
 from binlogkit.codec.primitives import decode_packed, encode_packed
@@ -299,7 +301,11 @@ p += {n}""")
                 self.emit(ind, f"{v} = {self.name('F', special)}({v})")
             return
         codec, exact = _charset_codec(col)
-        if codec and exact and not self.safe:
+        table = charmap(col.charset) if exact else None
+        if table is not None and not self.safe:
+            decode = self.name("F", codecs.charmap_decode)
+            self.emit(ind, f"{v} = {decode}({v}, 'strict', {self.name('T', table)})[0]")
+        elif codec and exact and not self.safe:
             last = self.lines[-1]
             if last.endswith(f"{v} = d[p + 1:p + n]; p += n"):  # decode in the same statement
                 self.lines[-1] = last.replace(f"{v} = d[p + 1:p + n]",
