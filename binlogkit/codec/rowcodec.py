@@ -418,17 +418,22 @@ _CACHE: OrderedDict[Any, Callable[[bytes, int], Any]] = OrderedDict()
 _CACHE_SIZE = 2048
 
 
-def image_decoder(cols: tuple[Column, ...], safe: bool = False) -> Callable[[bytes, int], Any]:
-    """The compiled decoder of images holding exactly ``cols`` (cached)."""
-    key = (cols, safe)
+def _cached(key: Any, build: Callable[[], Any]) -> Any:
+    """Generated functions, shared by every reader in the process (bounded LRU)."""
     fn = _CACHE.get(key)
     if fn is None:
-        fn = _build_image(cols, safe)
-        _CACHE[key] = fn
+        fn = _CACHE[key] = build()
         if len(_CACHE) > _CACHE_SIZE:
             _CACHE.popitem(last=False)
     else:
         _CACHE.move_to_end(key)
+    return fn
+
+
+def image_decoder(cols: tuple[Column, ...], safe: bool = False) -> Callable[[bytes, int], Any]:
+    """The compiled decoder of images holding exactly ``cols`` (cached)."""
+    fn: Callable[[bytes, int], Any] = _cached(("image", cols, safe),
+                                              lambda: _build_image(cols, safe))
     return fn
 
 
@@ -458,7 +463,9 @@ class _Plan:
         key = (kind, safe)
         fn = self.loops.get(key)
         if fn is None:
-            fn = self.loops[key] = _build_loop(kind, self.before, self.after, safe)
+            fn = self.loops[key] = _cached(("loop", kind, self.before, self.after, safe),
+                                           lambda: _build_loop(kind, self.before, self.after,
+                                                               safe))
         return fn
 
     def images(self, safe: bool) -> tuple[Callable[[bytes, int], Any], ...]:
