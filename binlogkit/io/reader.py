@@ -98,6 +98,9 @@ class BinlogReader:
         self.truncated_at: int | None = None
         self.events_read = 0
         self.pos = 0
+        self._win = b""  # the read window (see _wait_for)
+        self._win_pos = 0
+        self._win_file: BinaryIO | None = None
 
     def _err(self, expected: str, offset: int, event_type: str | None = None) -> BinlogError:
         return BinlogError(expected, file=self.name, offset=offset, event_type=event_type)
@@ -122,7 +125,20 @@ class BinlogReader:
                 f.close()
 
     def _wait_for(self, f: BinaryIO, pos: int, n: int) -> bytes:
-        """Read ``n`` bytes at ``pos``; in follow mode wait until they are there."""
+        """Read ``n`` bytes at ``pos``; in follow mode wait until they are there.
+
+        Outside follow mode reads go through a window of up to 1 MiB (events
+        are small and consecutive: one read serves many of them)."""
+        if not self.follow:
+            start = pos - self._win_pos
+            if f is self._win_file and 0 <= start and start + n <= len(self._win):
+                return self._win[start : start + n]
+            if n > _CHUNK:
+                f.seek(pos)
+                return _read_upto(f, n)
+            f.seek(pos)
+            self._win, self._win_pos, self._win_file = f.read(_CHUNK) or b"", pos, f
+            return self._win[:n]
         while True:
             f.seek(pos)
             data = _read_upto(f, n)
