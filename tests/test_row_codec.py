@@ -274,3 +274,39 @@ def test_null_in_a_not_null_column_still_decodes() -> None:
     body = type("B", (), {"rows": b"\x01" + (5).to_bytes(4, "little"), "width": 2,
                           "columns": b"\x03", "columns_after": None})()
     assert decode_rows(EventType.WRITE_ROWS_V2, body, cols) == [Row(None, {"a": None, "b": 5})]
+
+
+GROUP = [col(246, 65 << 8 | 30), col(18, 6), col(17, 3), col(246, 5 << 8 | 5), col(18, 0),
+         col(17, 0), col(246, 10 << 8 | 2), col(18, 1), col(17, 6), col(246, 19 << 8 | 0)]
+GROUP = [Column(index=i, type=c.type, meta=c.meta, name=f"c{i}", nullable=False)
+         for i, c in enumerate(GROUP)]
+
+
+@given(st.data())
+def test_not_null_big_endian_columns_read_as_one_group(data: st.DataObject) -> None:
+    """NOT NULL DECIMAL/DATETIME2/TIMESTAMP2 runs are read with one struct call."""
+    values = {}
+    for c in GROUP:
+        if c.type == 246:
+            p, s = c.meta >> 8, c.meta & 0xFF
+            digits = data.draw(st.text("0123456789", min_size=p, max_size=p))
+            text = data.draw(st.sampled_from(["", "-"])) + (digits[: p - s] or "0") + (
+                "." + digits[p - s:] if s else "")
+            values[c.key] = Decimal(text)
+        elif c.type == 18:
+            usec = data.draw(st.integers(0, 999999))
+            usec -= usec % 10 ** (6 - c.meta)
+            values[c.key] = (f"{data.draw(st.integers(0, 9999)):04d}-01-31 23:59:59"
+                             + _frac(usec, c.meta))
+        else:
+            usec = data.draw(st.integers(0, 999999))
+            usec -= usec % 10 ** (6 - c.meta)
+            values[c.key] = tp.timestamp_text(data.draw(st.integers(1, 2**31 - 1)), usec,
+                                              c.meta)
+    raw = encode_image(GROUP, values)
+    for kind in ("w", "d"):
+        body = type("B", (), {"rows": raw * 2, "width": len(GROUP),
+                              "columns": b"\xff\x03", "columns_after": None})()
+        ev_type = EventType.WRITE_ROWS_V2 if kind == "w" else EventType.DELETE_ROWS_V2
+        rows = decode_rows(ev_type, body, GROUP)
+        assert [r.after if kind == "w" else r.before for r in rows] == [values, values]

@@ -256,6 +256,43 @@ class _Gen:
         ms, rest = tp.frac_tables(fsp)
         return f"{self.name('T', ms)}[lo // 1000] + {self.name('T', rest)}[lo % 1000]"
 
+    def be_size(self, col: Column) -> int:
+        """Stored size of a big-endian fixed-width column (DECIMAL, DATETIME2,
+        TIMESTAMP2), which can join a grouped read; 0 for other columns."""
+        if col.type == 246:
+            return tp.decimal_size(col.meta >> 8, col.meta & 0xFF)
+        if col.type == 18:
+            return 5 + tp.frac_bytes(col.meta)
+        if col.type == 17:
+            return 4 + tp.frac_bytes(col.meta)
+        return 0
+
+    def from_int(self, col: Column, v: str, ind: int) -> None:
+        """Code turning ``x``, the column's bytes read as one big-endian
+        integer, into its value ``v`` (``p`` already past it)."""
+        t, m = col.type, col.meta
+        if t == 246:
+            for line in tp.decimal_lines(m >> 8, m & 0xFF, "x", v, 0):
+                self.emit(ind, line)
+            return
+        nf = tp.frac_bytes(m)
+        split = f"hi = x >> {8 * nf}; lo = x & {(1 << 8 * nf) - 1}" if nf else "hi = x; lo = 0"
+        if t == 18:
+            ymd, hms = self.name("C", tp.YMD_TEXT), self.name("C", tp.hms_table())
+            slow = self.name("F", lambda raw, _m=m: tp.datetime2_text(raw, _m))
+            self.emit(ind, f"""
+{split}
+y = hi - {tp.DATETIMEF_INT_OFS}
+if y >= 0: {v} = {ymd}[y >> 17] + {hms}[y & 131071] + {self._frac(m)}
+else: {v} = {slow}(x.to_bytes({5 + nf}, 'big'))""")
+            return
+        day, sod = self.name("C", tp.DAY_TEXT), self.name("C", tp.sod_table())
+        zero = "0000-00-00 00:00:00" + ("." + "0" * m if m else "")
+        self.emit(ind, f"""
+{split}
+if hi: {v} = {day}[hi // 86400] + {sod}[hi % 86400] + {self._frac(m)}
+else: {v} = {zero!r}""")
+
     def _datetime2(self, v: str, fsp: int, ind: int) -> None:
         """Inline DATETIME2: one struct read; cached date and time-of-day texts;
         the fraction from a table or formatted."""
@@ -350,9 +387,52 @@ def _image_body(g: _Gen, cols: Sequence[Column], ind: int, v: str = "v", nb: str
                 _nullable(g, c, f"{v}{k + j}", nb, 1 << (k + j), ind + 1)
             k += len(run)
             continue
+        group: list[Column] = []
+        while (k + len(group) < len(cols) and not cols[k + len(group)].nullable
+               and not g.safe and g.be_size(cols[k + len(group)])):
+            group.append(cols[k + len(group)])
+        if len(group) > 1:
+            _be_group(g, group, [f"{v}{k + j}" for j in range(len(group))], ind)
+            k += len(group)
+            continue
         _nullable(g, cols[k], f"{v}{k}", nb, 1 << k, ind)
         k += 1
     return "{" + ", ".join(f"{c.key!r}: {v}{i}" for i, c in enumerate(cols)) + "}"
+
+
+_BE_PARTS = {1: "B", 2: "H", 3: "BH", 4: "I", 5: "BI", 6: "HI", 7: "BHI", 8: "Q"}
+
+
+def _be_group(g: _Gen, group: list[Column], names: list[str], ind: int) -> None:
+    """Consecutive NOT NULL big-endian fixed-width columns read with one
+    struct call, each rebuilt from its parts, then converted."""
+    fmt, parts = ">", []
+    for col in group:
+        size = g.be_size(col)
+        pieces = []
+        while size:
+            n = min(size, 8)
+            pieces.append(_BE_PARTS[n])
+            size -= n
+        letters = "".join(pieces)
+        fmt += letters
+        parts.append(letters)
+    st = struct.Struct(fmt)
+    k = 0
+    fields = []
+    exprs = []
+    for letters in parts:
+        names_here = [f"q{k + j}" for j in range(len(letters))]
+        k += len(letters)
+        fields.extend(names_here)
+        expr = names_here[0]
+        for name, letter in zip(names_here[1:], letters[1:], strict=True):
+            expr = f"({expr}) << {8 * struct.calcsize('>' + letter)} | {name}"
+        exprs.append(expr)
+    g.emit(ind, f"{', '.join(fields)}, = {g.name('S', st.unpack_from)}(d, p); p += {st.size}")
+    for col, name, expr in zip(group, names, exprs, strict=True):
+        g.emit(ind, f"x = {expr}")
+        g.from_int(col, name, ind)
 
 
 class RetrySafely(UnicodeDecodeError):
