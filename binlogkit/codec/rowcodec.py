@@ -355,16 +355,36 @@ p += {n}""")
 
 def _image_body(g: _Gen, cols: Sequence[Column], ind: int, v: str = "v", nb: str = "nb") -> str:
     """Emit code reading one image of ``cols`` at ``p`` into ``{v}0``, ``{v}1``...;
-    returns the dict expression of the image."""
+    returns the dict expression of the image.
+
+    NOT NULL columns (the TABLE_MAP's null bitmap) skip their own test: one
+    check per image that none of their bits is set. When the table has
+    nullable columns, an image with none of them NULL (the common case) takes
+    code written as if every column were NOT NULL."""
     n = (len(cols) + 7) // 8
     read = {1: "d[p]", 2: "d[p] | d[p + 1] << 8"}.get(n, f"int.from_bytes(d[p:p + {n}], 'little')")
     g.emit(ind, f"{nb} = {read}; p += {n}")
-    # NOT NULL columns (the TABLE_MAP's null bitmap) skip their own test: one
-    # check per image that none of their bits is set
-    notnull = 0 if g.safe else sum(1 << k for k, c in enumerate(cols) if not c.nullable)
-    if notnull:
-        g.emit(ind, f"if {nb} & {notnull}: raise Retry('NULL in a NOT NULL column')")
-        g.env["Retry"] = RetrySafely
+    if g.safe:
+        _image_columns(g, cols, ind, v, nb, frozenset())
+    else:
+        notnull = sum(1 << k for k, c in enumerate(cols) if not c.nullable)
+        if notnull:
+            g.emit(ind, f"if {nb} & {notnull}: raise Retry('NULL in a NOT NULL column')")
+            g.env["Retry"] = RetrySafely
+        nullable = ((1 << len(cols)) - 1) & ~notnull
+        if nullable:
+            g.emit(ind, f"if not {nb} & {nullable}:")
+            _image_columns(g, cols, ind + 1, v, nb, frozenset(range(len(cols))))
+            g.emit(ind, "else:")
+            ind += 1
+        _image_columns(g, cols, ind, v, nb,
+                       frozenset(k for k, c in enumerate(cols) if not c.nullable))
+    return "{" + ", ".join(f"{c.key!r}: {v}{i}" for i, c in enumerate(cols)) + "}"
+
+
+def _image_columns(g: _Gen, cols: Sequence[Column], ind: int, v: str, nb: str,
+                   present: frozenset[int]) -> None:
+    """The columns of one image; those in ``present`` are known not to be NULL."""
     k = 0
     while k < len(cols):
         run: list[Column] = []
@@ -373,7 +393,7 @@ def _image_body(g: _Gen, cols: Sequence[Column], ind: int, v: str = "v", nb: str
         if len(run) > 1:
             fmt = "<" + "".join(_RUN[c.type][1 if c.unsigned else 0] for c in run)
             st = struct.Struct(fmt)
-            mask = sum(1 << (k + j) for j in range(len(run))) & ~notnull
+            mask = sum(1 << (k + j) for j in range(len(run)) if k + j not in present)
             names = ", ".join(f"{v}{k + j}" for j in range(len(run)))
             read = f"{names}, = {g.name('S', st.unpack_from)}(d, p); p += {st.size}"
             if not mask:
@@ -384,20 +404,19 @@ def _image_body(g: _Gen, cols: Sequence[Column], ind: int, v: str = "v", nb: str
             g.emit(ind + 1, read)
             g.emit(ind, "else:")
             for j, c in enumerate(run):
-                _nullable(g, c, f"{v}{k + j}", nb, 1 << (k + j), ind + 1)
+                _nullable(g, c, f"{v}{k + j}", nb, 1 << (k + j), ind + 1, k + j in present)
             k += len(run)
             continue
         group: list[Column] = []
-        while (k + len(group) < len(cols) and not cols[k + len(group)].nullable
-               and not g.safe and g.be_size(cols[k + len(group)])):
+        while (k + len(group) < len(cols) and k + len(group) in present
+               and g.be_size(cols[k + len(group)])):
             group.append(cols[k + len(group)])
         if len(group) > 1:
             _be_group(g, group, [f"{v}{k + j}" for j in range(len(group))], ind)
             k += len(group)
             continue
-        _nullable(g, cols[k], f"{v}{k}", nb, 1 << k, ind)
+        _nullable(g, cols[k], f"{v}{k}", nb, 1 << k, ind, k in present)
         k += 1
-    return "{" + ", ".join(f"{c.key!r}: {v}{i}" for i, c in enumerate(cols)) + "}"
 
 
 _BE_PARTS = {1: "B", 2: "H", 3: "BH", 4: "I", 5: "BI", 6: "HI", 7: "BHI", 8: "Q"}
@@ -442,8 +461,9 @@ class RetrySafely(UnicodeDecodeError):
         super().__init__("binlogkit", b"", 0, 1, why)
 
 
-def _nullable(g: _Gen, col: Column, v: str, nb: str, bit: int, ind: int) -> None:
-    if not col.nullable and not g.safe:
+def _nullable(g: _Gen, col: Column, v: str, nb: str, bit: int, ind: int,
+              present: bool) -> None:
+    if present:
         g.value(col, v, ind)
         return
     g.emit(ind, f"if {nb} & {bit}: {v} = None")
