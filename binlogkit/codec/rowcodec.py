@@ -191,10 +191,8 @@ class _Gen:
             f = self.name("F", fn)
             e(ind, f"{v} = {f}(int.from_bytes(d[p:p + {n}], 'little', signed={signed}));"
                    f" p += {n}")
-        elif t == 18:
-            self._datetime2(v, m, ind)
-        elif t == 17:
-            self._timestamp2(v, m, ind)
+        elif t in (17, 18):
+            self._temporal(col, v, ind)
         elif t == 19:
             n = 3 + tp.frac_bytes(m)
             f = self.name("F", lambda raw, _m=m: tp.time2_text(raw, _m))
@@ -276,48 +274,35 @@ class _Gen:
                 self.emit(ind, line)
             return
         nf = tp.frac_bytes(m)
-        split = f"hi = x >> {8 * nf}; lo = x & {(1 << 8 * nf) - 1}" if nf else "hi = x; lo = 0"
-        if t == 18:
+        self.emit(ind, f"hi = x >> {8 * nf}; lo = x & {(1 << 8 * nf) - 1}" if nf
+                  else "hi = x; lo = 0")
+        self._temporal_text(col, v, ind, f"x.to_bytes({self.be_size(col)}, 'big')")
+
+    def _temporal_text(self, col: Column, v: str, ind: int, raw: str) -> None:
+        """DATETIME2/TIMESTAMP2 text from ``hi`` (the integer part) and ``lo``
+        (the fraction): cached date and time-of-day texts, fraction tables.
+        ``raw`` is source for the value's bytes (the rare slow path)."""
+        m = col.meta
+        if col.type == 18:
             ymd, hms = self.name("C", tp.YMD_TEXT), self.name("C", tp.hms_table())
-            slow = self.name("F", lambda raw, _m=m: tp.datetime2_text(raw, _m))
+            slow = self.name("F", lambda data, _m=m: tp.datetime2_text(data, _m))
             self.emit(ind, f"""
-{split}
 y = hi - {tp.DATETIMEF_INT_OFS}
 if y >= 0: {v} = {ymd}[y >> 17] + {hms}[y & 131071] + {self._frac(m)}
-else: {v} = {slow}(x.to_bytes({5 + nf}, 'big'))""")
+else: {v} = {slow}({raw})""")
             return
         day, sod = self.name("C", tp.DAY_TEXT), self.name("C", tp.sod_table())
         zero = "0000-00-00 00:00:00" + ("." + "0" * m if m else "")
         self.emit(ind, f"""
-{split}
 if hi: {v} = {day}[hi // 86400] + {sod}[hi % 86400] + {self._frac(m)}
 else: {v} = {zero!r}""")
 
-    def _datetime2(self, v: str, fsp: int, ind: int) -> None:
-        """Inline DATETIME2: one struct read; cached date and time-of-day texts;
-        the fraction from a table or formatted."""
-        nf = tp.frac_bytes(fsp)
-        n = 5 + nf
-        ymd, hms = self.name("C", tp.YMD_TEXT), self.name("C", tp.hms_table())
-        slow = self.name("F", lambda raw, _m=fsp: tp.datetime2_text(raw, _m))
-        self.emit(ind, f"""
-{self._read_be(n, nf)}
-y = hi - {tp.DATETIMEF_INT_OFS}
-if y >= 0: {v} = {ymd}[y >> 17] + {hms}[y & 131071] + {self._frac(fsp)}
-else: {v} = {slow}(d[p:p + {n}])
-p += {n}""")
-
-    def _timestamp2(self, v: str, fsp: int, ind: int) -> None:
-        """Inline TIMESTAMP2: cached UTC day and second-of-day texts."""
-        nf = tp.frac_bytes(fsp)
-        n = 4 + nf
-        day, sod = self.name("C", tp.DAY_TEXT), self.name("C", tp.sod_table())
-        zero = "0000-00-00 00:00:00" + ("." + "0" * fsp if fsp else "")
-        self.emit(ind, f"""
-{self._read_be(n, nf)}
-if hi: {v} = {day}[hi // 86400] + {sod}[hi % 86400] + {self._frac(fsp)}
-else: {v} = {zero!r}
-p += {n}""")
+    def _temporal(self, col: Column, v: str, ind: int) -> None:
+        """DATETIME2/TIMESTAMP2 at ``p``: one struct read, then the text."""
+        n = self.be_size(col)
+        self.emit(ind, self._read_be(n, tp.frac_bytes(col.meta)))
+        self._temporal_text(col, v, ind, f"d[p:p + {n}]")
+        self.emit(ind, f"p += {n}")
 
     def _convert_bytes(self, col: Column, v: str, ind: int) -> None:
         t = col.type
