@@ -27,7 +27,7 @@ from binlogkit.codec.events.payload import (
 from binlogkit.codec.events.rows import OPT_METADATA_NAMES
 from binlogkit.codec.events.statement import STATUS_VAR_NAMES
 from binlogkit.codec.rowcodec import Row, TableCodec, decode_rows
-from binlogkit.codec.rowimage import RowFramingError, TableLayout
+from binlogkit.codec.rowimage import RowFramingError
 from binlogkit.codec.types import ROWS_EVENTS, EventType
 
 T = EventType
@@ -84,7 +84,6 @@ class TableMaps:
 
     def __init__(self, schemas: Schemas | None = None) -> None:
         self.maps: dict[int, Any] = {}
-        self.layouts: dict[int, TableLayout | None] = {}
         self.codecs: dict[int, TableCodec | RowFramingError] = {}
         self.flavors: dict[int, str] = {}
         self.schemas = schemas
@@ -95,7 +94,6 @@ class TableMaps:
         if ev.type_code == T.TABLE_MAP:
             tid = ev.body.table_id
             self.maps[tid] = ev.body
-            self.layouts.pop(tid, None)
             self.codecs.pop(tid, None)
             self.flavors[tid] = ev.ctx.flavor if ev.ctx is not None else "mysql"
 
@@ -107,15 +105,6 @@ class TableMaps:
         if found is None or found[0] is not tm:
             found = self._names[table_id] = (tm, _str(tm.schema), _str(tm.table))
         return found[1], found[2]
-
-    def layout(self, table_id: int) -> TableLayout | None:
-        if table_id not in self.layouts:
-            tm = self.maps.get(table_id)
-            try:
-                self.layouts[table_id] = TableLayout.from_table_map(tm) if tm else None
-            except RowFramingError:
-                self.layouts[table_id] = None
-        return self.layouts[table_id]
 
     def codec(self, table_id: int) -> TableCodec | None:
         """The table's row codec, or None without a table map; raises

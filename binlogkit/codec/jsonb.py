@@ -60,6 +60,7 @@ from decimal import Decimal
 from typing import Any
 
 from binlogkit.codec.primitives import encode_packed
+from binlogkit.codec.temporal import DIG2BYTES, decimal_size, encode_decimal
 
 __all__ = [
     "JSON_INSERT",
@@ -119,14 +120,6 @@ class JsonUInt(int):
 
 # --- opaque values: decimals and temporals --------------------------------------
 
-_DIG2BYTES = (0, 1, 1, 2, 2, 3, 3, 4, 4, 4)
-
-
-def _decimal_size(precision: int, scale: int) -> int:
-    intg = precision - scale
-    return (intg // 9) * 4 + _DIG2BYTES[intg % 9] + (scale // 9) * 4 + _DIG2BYTES[scale % 9]
-
-
 def _decimal_parts(data: bytes) -> tuple[bool, str, str]:
     """(negative, integer digits, fraction digits) of an opaque NEWDECIMAL payload."""
     if len(data) < 2:
@@ -135,7 +128,7 @@ def _decimal_parts(data: bytes) -> tuple[bool, str, str]:
     if scale > precision or precision == 0:
         raise JsonError(f"decimal precision {precision} / scale {scale}", 0)
     body = data[2:]
-    n = _decimal_size(precision, scale)
+    n = decimal_size(precision, scale)
     if len(body) != n:
         raise JsonError(f"decimal({precision},{scale}) needs {n} bytes, has {len(body)}", 2)
     negative = not body[0] & 0x80
@@ -146,12 +139,12 @@ def _decimal_parts(data: bytes) -> tuple[bool, str, str]:
     intg = precision - scale
     groups: list[tuple[int, int]] = []  # (bytes, digits)
     if intg % 9:
-        groups.append((_DIG2BYTES[intg % 9], intg % 9))
+        groups.append((DIG2BYTES[intg % 9], intg % 9))
     groups += [(4, 9)] * (intg // 9)
     split = len(groups)
     groups += [(4, 9)] * (scale // 9)
     if scale % 9:
-        groups.append((_DIG2BYTES[scale % 9], scale % 9))
+        groups.append((DIG2BYTES[scale % 9], scale % 9))
     pos = 0
     digits: list[str] = []
     for width, ndig in groups:
@@ -174,24 +167,9 @@ def _encode_decimal(value: Decimal) -> bytes:
     precision = intg + scale
     if precision > 65 or scale > 30:
         raise ValueError(f"{value} needs DECIMAL({precision},{scale}); MySQL allows (65,30)")
-    ipart = ipart.zfill(intg)
-    out = bytearray()
-    lead = intg % 9
-    if lead:
-        out += int(ipart[:lead]).to_bytes(_DIG2BYTES[lead], "big")
-    for i in range(lead, intg, 9):
-        out += int(ipart[i : i + 9]).to_bytes(4, "big")
-    full = scale - scale % 9
-    for i in range(0, full, 9):
-        out += int(frac[i : i + 9]).to_bytes(4, "big")
-    if scale % 9:
-        out += int(frac[full:]).to_bytes(_DIG2BYTES[scale % 9], "big")
-    n = len(out)
-    word = int.from_bytes(out, "big")
-    if value < 0:
-        word ^= (1 << (8 * n)) - 1
-    word ^= 1 << (8 * n - 1)
-    return bytes((precision, scale)) + word.to_bytes(n, "big")
+    # the sign of a zero is not stored (MySQL keeps no negative zero here)
+    return bytes((precision, scale)) + encode_decimal(value if value else value.copy_abs(),
+                                                      precision, scale)
 
 
 def _unpack_temporal(field_type: int, packed: int) -> str:

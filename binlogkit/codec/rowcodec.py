@@ -40,14 +40,26 @@ from decimal import Decimal
 from typing import Any, NamedTuple
 
 from binlogkit.codec import temporal as tp
-from binlogkit.codec.charsets import charmap
+from binlogkit.codec.charsets import charmap, decode_text, encode_text, exact, python_codec
 from binlogkit.codec.columns import BLOB, GEOMETRY, JSON, STRING, VARCHAR, VECTOR, Column
-from binlogkit.codec.compression import mariadb_decompress
+from binlogkit.codec.jsonb import (
+    Json,
+    apply_json_diffs,
+    decode_json_diffs,
+    encode_json,
+    encode_json_diffs,
+)
 from binlogkit.codec.primitives import decode_packed, encode_packed
-from binlogkit.codec.rowimage import ENUM_TYPE, SET_TYPE, RowFramingError
-from binlogkit.codec.types import COMPRESSED_ROWS, TWO_BITMAPS, UPDATE_ROWS, EventType
+from binlogkit.codec.rowimage import (
+    ENUM_TYPE,
+    PARTIAL_JSON_UPDATES,
+    SET_TYPE,
+    RowFramingError,
+    present,
+    rows_data,
+)
+from binlogkit.codec.types import TWO_BITMAPS, UPDATE_ROWS, EventType
 
-PARTIAL_JSON_UPDATES = 1
 WRITE_TYPES = frozenset({20, 23, 30, 166, 169})
 # binlog type -> (struct char signed, unsigned, size) for fixed-width numeric runs
 _RUN: dict[int, tuple[str, str]] = {1: ("b", "B"), 2: ("h", "H"), 3: ("i", "I"),
@@ -79,15 +91,11 @@ def _charset_codec(col: Column) -> tuple[str | None, bool]:
     """(python codec, exact) for a text column; codec None means bytes."""
     if col.charset is None or col.is_binary:
         return None, False
-    from binlogkit.codec.charsets import exact, python_codec  # noqa: PLC0415
-
     codec = python_codec(col.charset)
     return codec, bool(codec and exact(col.charset))
 
 
 def _text_decoder(col: Column) -> Callable[[bytes], str | bytes]:
-    from binlogkit.codec.charsets import decode_text  # noqa: PLC0415
-
     cs = col.charset
     return lambda raw: decode_text(raw, cs)
 
@@ -113,8 +121,6 @@ def _set(values: tuple[str, ...] | None) -> Callable[[int], str | int]:
 
 
 def _json_value(raw: bytes) -> Any:
-    from binlogkit.codec.jsonb import Json  # noqa: PLC0415
-
     return Json(raw=raw)
 
 
@@ -525,15 +531,6 @@ def image_decoder(cols: tuple[Column, ...], safe: bool = False) -> Callable[[byt
 # ---------------------------------------------------------------- row events
 
 
-def present(bitmap: bytes, width: int) -> list[int]:
-    return [i for i in range(width) if bitmap[i >> 3] >> (i & 7) & 1]
-
-
-def rows_data(ev_type: int, body: Any) -> bytes:
-    data = bytes(body.rows)
-    return mariadb_decompress(data) if ev_type in COMPRESSED_ROWS else data
-
-
 @dataclass
 class _Plan:
     before: tuple[Column, ...]
@@ -668,8 +665,6 @@ def _decode_images(ev_type: int, data: bytes, plan: _Plan, safe: bool) -> list[R
 
 def _apply_partial(json_cols: list[Column], bits: bytes, before: dict[str, Any] | None,
                    after: dict[str, Any]) -> None:
-    from binlogkit.codec.jsonb import Json, apply_json_diffs, decode_json_diffs  # noqa: PLC0415
-
     for k, col in enumerate(json_cols):
         if not bits[k >> 3] >> (k & 7) & 1:
             continue
@@ -754,8 +749,6 @@ def _encode_bytes(col: Column, v: Any) -> bytes:
         elif kind in ("inet6", "inet4"):
             raw = ipaddress.ip_address(v).packed
         else:
-            from binlogkit.codec.charsets import encode_text  # noqa: PLC0415
-
             raw = encode_text(v.rstrip(" ") if t == STRING else v, col.charset)
     else:
         raw = bytes(v)
@@ -767,8 +760,6 @@ def _encode_bytes(col: Column, v: Any) -> bytes:
 
 
 def _encode_json(v: Any) -> bytes:
-    from binlogkit.codec.jsonb import encode_json  # noqa: PLC0415
-
     return encode_json(v)
 
 
@@ -782,8 +773,6 @@ def encode_image(cols: Sequence[Column], values: dict[str, Any],
         if v is None:
             nulls |= 1 << k
         elif col.key in partial:
-            from binlogkit.codec.jsonb import encode_json_diffs  # noqa: PLC0415
-
             raw = encode_json_diffs(v.diffs)
             parts.append(_length(len(raw), col.meta) + raw)
         else:

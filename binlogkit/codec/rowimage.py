@@ -30,12 +30,12 @@ from typing import Any
 
 from binlogkit.codec.compression import mariadb_decompress
 from binlogkit.codec.primitives import decode_packed
+from binlogkit.codec.temporal import decimal_size
 from binlogkit.codec.types import COMPRESSED_ROWS, TWO_BITMAPS, UPDATE_ROWS, EventType
 
 META_SIZE = {4: 1, 5: 1, 15: 2, 16: 2, 17: 1, 18: 1, 19: 1, 242: 1, 245: 1, 246: 2,
              247: 2, 248: 2, 252: 1, 253: 2, 254: 2, 255: 1}
 FIXED_SIZE = {1: 1, 2: 2, 3: 4, 6: 0, 7: 4, 8: 8, 9: 3, 10: 3, 11: 3, 12: 8, 13: 1, 14: 3}
-_DIG2BYTES = (0, 1, 1, 2, 2, 3, 3, 4, 4, 4)
 JSON_TYPE = 245
 ENUM_TYPE, SET_TYPE = 247, 248
 PARTIAL_JSON_UPDATES = 1
@@ -43,11 +43,6 @@ PARTIAL_JSON_UPDATES = 1
 
 class RowFramingError(ValueError):
     """Row data that does not fit the table map."""
-
-
-def decimal_size(precision: int, scale: int) -> int:
-    intg = precision - scale
-    return (intg // 9) * 4 + _DIG2BYTES[intg % 9] + (scale // 9) * 4 + _DIG2BYTES[scale % 9]
 
 
 def column_metadata(types: bytes, metadata: bytes) -> list[int]:
@@ -154,7 +149,8 @@ class RowChange:
     after: Image | None
 
 
-def _present(bitmap: bytes, width: int) -> list[int]:
+def present(bitmap: bytes, width: int) -> list[int]:
+    """Column indexes whose bit is set in a row event's column bitmap."""
     return [i for i in range(width) if bitmap[i >> 3] >> (i & 7) & 1]
 
 
@@ -197,9 +193,9 @@ def split_rows(ev_type: int, body: Any, layout: TableLayout) -> list[RowChange]:
     """Split a row event's data into row changes of raw column values."""
     data = rows_data(ev_type, body)
     width = body.width
-    before_cols = _present(bytes(body.columns), width)
+    before_cols = present(bytes(body.columns), width)
     # pre-GA UPDATE has one bitmap for both images
-    after_cols = (_present(bytes(body.columns_after), width) if ev_type in TWO_BITMAPS
+    after_cols = (present(bytes(body.columns_after), width) if ev_type in TWO_BITMAPS
                   else before_cols)
     json_after = [c for c in after_cols if c < len(layout.types) and layout.types[c] == JSON_TYPE]
     is_write = ev_type in (20, 23, 30, 166, 169)
