@@ -503,3 +503,12 @@ def test_json_column_value() -> None:
     with pytest.raises(TypeError):
         hash(Json(value=1))
     assert "Json(" in repr(Json(b"\x05\x01\x00"))
+
+
+def test_opaque_decimals_keep_every_digit() -> None:
+    """Beyond the decimal module's default 28 digits (DECIMAL allows 65)."""
+    for text in ("12345678901234567890123456789012345.123",
+                 "-99999999999999999999999999999999999.999999999999999999999999999999"):
+        value = Decimal(text)
+        doc = decode_json(encode_json([JsonOpaque.from_decimal(value)]))
+        assert doc[0].value == value and format(doc[0].value, "f") == text

@@ -159,7 +159,7 @@ def _decimal_parts(data: bytes) -> tuple[bool, str, str]:
 def _encode_decimal(value: Decimal) -> bytes:
     if not value.is_finite():
         raise ValueError(f"{value} cannot be stored in JSON")
-    text = format(abs(value), "f")
+    text = format(value.copy_abs(), "f")  # abs() would round to the context's 28 digits
     ipart, _, frac = text.partition(".")
     ipart = ipart.lstrip("0")
     scale = len(frac)
