@@ -222,14 +222,16 @@ def decode_binlogkit(path: Path) -> int:
 
     rows = 0
     for rev in row_events(path):
+        rows += len(rev.rows)
         json_keys = [c.key for c in rev.columns if c.type == 245]
+        if not json_keys:
+            continue
         for row in rev.rows:
             for key in json_keys:
                 for image in (row.before, row.after):
                     v = image.get(key) if image is not None else None
                     if v is not None:
                         v.value  # noqa: B018
-        rows += len(rev.rows)
     return rows
 
 

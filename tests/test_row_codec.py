@@ -310,3 +310,41 @@ def test_not_null_big_endian_columns_read_as_one_group(data: st.DataObject) -> N
         ev_type = EventType.WRITE_ROWS_V2 if kind == "w" else EventType.DELETE_ROWS_V2
         rows = decode_rows(ev_type, body, GROUP)
         assert [r.after if kind == "w" else r.before for r in rows] == [values, values]
+
+
+UPDATE_COLS = [
+    Column(index=0, type=3, meta=0, name="id", nullable=False),
+    Column(index=1, type=246, meta=12 << 8 | 2, name="amount", nullable=True),
+    Column(index=2, type=18, meta=6, name="at", nullable=False),
+    Column(index=3, type=17, meta=3, name="ts", nullable=True),
+    Column(index=4, type=15, meta=400, name="name", nullable=True, collation=255,
+           charset="utf8mb4", max_length=400),
+    Column(index=5, type=15, meta=20, name="l1", nullable=False, collation=8,
+           charset="latin1", max_length=20),
+    Column(index=6, type=246, meta=5 << 8 | 0, name="n", nullable=False),
+]
+_POOL = {
+    "amount": [None, Decimal("1.00"), Decimal("-1.00"), Decimal("1234567890.12")],
+    "at": ["2024-01-01 00:00:00.000001", "1999-12-31 23:59:59.999999"],
+    "ts": [None, "2001-09-09 01:46:40.000", "2038-01-19 03:14:07.999"],
+    "name": [None, "", "ünï", "日本語"],
+    "l1": ["", "é", "abc"],
+    "n": [Decimal(0), Decimal(-99999), Decimal(7)],
+}
+
+
+@given(st.data())
+def test_update_after_images_reuse_only_equal_values(data: st.DataObject) -> None:
+    """UPDATE loops reuse the before value of a column whose after bytes are the
+    same; values drawn from small pools (NULLs included) make equal, changed,
+    NULL-to-value and value-to-NULL columns common, over several rows."""
+    rows = []
+    for i in range(data.draw(st.integers(1, 6))):
+        before = {"id": i, **{k: data.draw(st.sampled_from(v)) for k, v in _POOL.items()}}
+        after = {"id": i, **{k: data.draw(st.sampled_from(v)) for k, v in _POOL.items()}}
+        rows.append((before, after))
+    raw = b"".join(encode_image(UPDATE_COLS, b) + encode_image(UPDATE_COLS, a) for b, a in rows)
+    body = type("B", (), {"rows": raw, "width": len(UPDATE_COLS), "columns": b"\x7f",
+                          "columns_after": b"\x7f"})()
+    got = decode_rows(EventType.UPDATE_ROWS_V2, body, UPDATE_COLS)
+    assert [(r.before, r.after) for r in got] == rows

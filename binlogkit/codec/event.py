@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import zlib
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any
 
 import construct as c
 
@@ -107,13 +107,6 @@ def _table_map(body: bytes, ph: int) -> c.Container:
     return c.Container(parsed)
 
 
-class _Head(NamedTuple):
-    timestamp: int
-    type_code: int
-    server_id: int
-    event_size: int
-
-
 def decode_event(
     data: bytes,
     ctx: FormatContext,
@@ -134,18 +127,18 @@ def decode_event(
         raise BinlogError(f"event shorter than its {hlen}-byte header", file=file, offset=pos)
     if hlen < MIN_HEADER_LEN:
         h = HeaderV1.parse(data[:hlen])
+        timestamp, type_code, server_id, event_size = \
+            h.timestamp, h.type_code, h.server_id, h.event_size
         log_pos, flags, extra = None, 0, b""
     else:
         timestamp, type_code, server_id, event_size, log_pos, flags = \
             HEADER_V4_FIXED.unpack_from(data)
         extra = data[MIN_HEADER_LEN:hlen]
-        h = _Head(timestamp, type_code, server_id, event_size)
-    code = ctx.canonical(h.type_code)
-    name = type_name(code)
-    if h.event_size != len(data):
+    code = ctx.canonical(type_code)
+    if event_size != len(data):
         raise BinlogError(
-            f"event_size {h.event_size} but {len(data)} bytes framed",
-            file=file, offset=pos, event_type=name,
+            f"event_size {event_size} but {len(data)} bytes framed",
+            file=file, offset=pos, event_type=type_name(code),
         )
     params: dict[str, Any] = {"ph": ctx.post_header_len(code), "has_alg": False}
     trailer = 0
@@ -157,14 +150,14 @@ def decode_event(
         trailer = 4
     if len(data) < hlen + trailer:
         raise BinlogError("event too short for its checksum", file=file, offset=pos,
-                          event_type=name)
+                          event_type=type_name(code))
     checksum = int.from_bytes(data[-4:], "little") if trailer else None
     if verify and trailer and alg == CHECKSUM_CRC32:
         actual = event_crc(data[:-4], code)
         if actual != checksum:
             raise BinlogError(
                 f"CRC32 mismatch: expected 0x{actual:08x} (computed), stored 0x{checksum:08x}",
-                file=file, offset=pos, event_type=name,
+                file=file, offset=pos, event_type=type_name(code),
             )
     body_bytes = data[hlen : len(data) - trailer]
     try:
@@ -177,12 +170,13 @@ def decode_event(
             body = spec_for(code).parse(body_bytes, **params)
     except (c.ConstructError, ValueError, OverflowError) as exc:
         raise BinlogError(
-            f"malformed body: {parse_error(exc)}", file=file, offset=pos, event_type=name
+            f"malformed body: {parse_error(exc)}", file=file, offset=pos,
+            event_type=type_name(code),
         ) from None
     ev = Event(
         type_code=code,
-        timestamp=h.timestamp,
-        server_id=h.server_id,
+        timestamp=timestamp,
+        server_id=server_id,
         body=body,
         log_pos=log_pos,
         flags=flags,

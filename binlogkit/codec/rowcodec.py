@@ -30,13 +30,15 @@ from __future__ import annotations
 
 import codecs
 import ipaddress
+import re
 import socket
 import struct
 import uuid as uuidlib
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from itertools import repeat
 from typing import Any, NamedTuple
 
 from binlogkit.codec import temporal as tp
@@ -150,8 +152,13 @@ class _Gen:
 
     def __init__(self, safe: bool) -> None:
         self.lines: list[str] = []
-        self.env: dict[str, Any] = {"Decimal": Decimal, "DECIMAL_CONTEXT": tp.DECIMAL_CONTEXT}
+        self.env: dict[str, Any] = {"Decimal": Decimal}
         self.safe = safe
+        # UPDATE loops: the before image keeps the raw form of its costlier
+        # columns (``keep``: column index -> (value name, raw name)); the
+        # after image reuses the before value when the raw forms are equal.
+        self.keep: dict[int, tuple[str, str]] | None = None
+        self.reuse: dict[int, tuple[str, str]] = {}
 
     def name(self, prefix: str, obj: Any) -> str:
         key = f"{prefix}{len(self.env)}"
@@ -160,6 +167,28 @@ class _Gen:
 
     def emit(self, indent: int, text: str) -> None:
         self.lines.extend("    " * indent + ln for ln in text.strip("\n").split("\n"))
+
+    def reusable(self, col: Column) -> bool:
+        """Columns worth reusing across an UPDATE's images: those whose value
+        costs more to build than comparing their bytes."""
+        if col.type in (246, 17, 18):
+            return True
+        return (col.type in (STRING, VARCHAR, 253, BLOB) and not col.is_binary
+                and col.charset is not None and _mariadb_special(col) is None)
+
+    def same(self, col: Column, v: str, ind: int, raw: str) -> int:
+        """Before image: remember ``raw``. After image: emit ``v`` = the before
+        value when ``raw`` equals what the before image had, and an ``else:``
+        for the code that builds it; returns that code's indent."""
+        if self.keep is not None:
+            self.keep[col.index] = (v, f"r{v}")
+            self.emit(ind, f"r{v} = {raw}")
+            return ind
+        found = self.reuse.get(col.index)
+        if found is None:
+            return ind
+        self.emit(ind, f"if {raw} == {found[1]}: {v} = {found[0]}\nelse:")
+        return ind + 1
 
     def value(self, col: Column, v: str, ind: int) -> None:  # noqa: C901, PLR0912, PLR0915
         """Code that reads column ``col`` at ``p`` into ``v`` and advances ``p``."""
@@ -180,7 +209,8 @@ class _Gen:
             prec, scale = m >> 8, m & 0xFF
             n = tp.decimal_size(prec, scale)
             e(ind, f"x = int.from_bytes(d[p:p + {n}], 'big'); p += {n}")
-            for line in tp.decimal_lines(prec, scale, "x", v, 0):
+            ind = self.same(col, v, ind, "x")
+            for line in tp.decimal_lines(prec, scale, "x", v, 0, self.env):
                 e(ind, line)
         elif t == 0:
             if not col.max_length:
@@ -221,8 +251,13 @@ class _Gen:
             elif w == 2:
                 e(ind, f"n = (d[p] | d[p + 1] << 8) + 2; {v} = d[p + 2:p + n]; p += n")
             else:
-                e(ind, f"n = int.from_bytes(d[p:p + {w}], 'little'); p += {w};"
-                       f" {v} = d[p:p + n]; p += n")
+                if w == 4:
+                    read = f"{self.name('S', struct.Struct('<I').unpack_from)}(d, p)[0]"
+                else:
+                    read = f"int.from_bytes(d[p:p + {w}], 'little')"
+                e(ind, f"n = {read} + {w}; {v} = d[p + {w}:p + n]; p += n")
+            if self.reusable(col):
+                ind = self.same(col, v, ind, v)
             self._convert_bytes(col, v, ind)
         else:
             raise RowFramingError(f"column {col.key}: type {t} has no known row format")
@@ -251,14 +286,14 @@ class _Gen:
         return f"hi, lo = {st}(d, p)"
 
     def _frac(self, fsp: int) -> str:
-        """Source for the '.fff' text of the stored fraction ``lo``."""
+        """f-string fields for the '.fff' text of the stored fraction ``lo``."""
         table = tp.frac_table(fsp)
         if table is not None:
-            return f"{self.name('T', table)}[lo]"
+            return f"{{{self.name('T', table)}[lo]}}"
         if not fsp:
-            return "''"
+            return ""
         ms, rest = tp.frac_tables(fsp)
-        return f"{self.name('T', ms)}[lo // 1000] + {self.name('T', rest)}[lo % 1000]"
+        return f"{{{self.name('T', ms)}[lo // 1000]}}{{{self.name('T', rest)}[lo % 1000]}}"
 
     def be_size(self, col: Column) -> int:
         """Stored size of a big-endian fixed-width column (DECIMAL, DATETIME2,
@@ -275,8 +310,9 @@ class _Gen:
         """Code turning ``x``, the column's bytes read as one big-endian
         integer, into its value ``v`` (``p`` already past it)."""
         t, m = col.type, col.meta
+        ind = self.same(col, v, ind, "x")
         if t == 246:
-            for line in tp.decimal_lines(m >> 8, m & 0xFF, "x", v, 0):
+            for line in tp.decimal_lines(m >> 8, m & 0xFF, "x", v, 0, self.env):
                 self.emit(ind, line)
             return
         nf = tp.frac_bytes(m)
@@ -294,20 +330,21 @@ class _Gen:
             slow = self.name("F", lambda data, _m=m: tp.datetime2_text(data, _m))
             self.emit(ind, f"""
 y = hi - {tp.DATETIMEF_INT_OFS}
-if y >= 0: {v} = {ymd}[y >> 17] + {hms}[y & 131071] + {self._frac(m)}
+if y >= 0: {v} = f'{{{ymd}[y >> 17]}}{{{hms}[y & 131071]}}{self._frac(m)}'
 else: {v} = {slow}({raw})""")
             return
         day, sod = self.name("C", tp.DAY_TEXT), self.name("C", tp.sod_table())
         zero = "0000-00-00 00:00:00" + ("." + "0" * m if m else "")
         self.emit(ind, f"""
-if hi: {v} = {day}[hi // 86400] + {sod}[hi % 86400] + {self._frac(m)}
+if hi: {v} = f'{{{day}[hi // 86400]}}{{{sod}[hi % 86400]}}{self._frac(m)}'
 else: {v} = {zero!r}""")
 
     def _temporal(self, col: Column, v: str, ind: int) -> None:
         """DATETIME2/TIMESTAMP2 at ``p``: one struct read, then the text."""
         n = self.be_size(col)
-        self.emit(ind, self._read_be(n, tp.frac_bytes(col.meta)))
-        self._temporal_text(col, v, ind, f"d[p:p + {n}]")
+        inner = self.same(col, v, ind, f"d[p:p + {n}]")
+        self.emit(inner, self._read_be(n, tp.frac_bytes(col.meta)))
+        self._temporal_text(col, v, inner, f"d[p:p + {n}]")
         self.emit(ind, f"p += {n}")
 
     def _convert_bytes(self, col: Column, v: str, ind: int) -> None:
@@ -332,16 +369,21 @@ else: {v} = {zero!r}""")
         table = charmap(col.charset) if exact else None
         if table is not None and not self.safe:
             decode = self.name("F", codecs.charmap_decode)
-            self.emit(ind, f"{v} = {decode}({v}, 'strict', {self.name('T', table)})[0]")
+            self._convert(v, ind, f"{decode}(@, 'strict', {self.name('T', table)})[0]")
         elif codec and exact and not self.safe:
-            last = self.lines[-1]
-            if last.endswith(f"{v} = d[p + 1:p + n]; p += n"):  # decode in the same statement
-                self.lines[-1] = last.replace(f"{v} = d[p + 1:p + n]",
-                                              f"{v} = d[p + 1:p + n].decode({codec!r})")
-            else:
-                self.emit(ind, f"{v} = {v}.decode({codec!r})")
+            self._convert(v, ind, f"@.decode({codec!r})")
         else:
-            self.emit(ind, f"{v} = {self.name('F', _text_decoder(col))}({v})")
+            self._convert(v, ind, f"{self.name('F', _text_decoder(col))}(@)")
+
+    def _convert(self, v: str, ind: int, expr: str) -> None:
+        """``v`` = ``expr`` (``@`` standing for the bytes), in the statement
+        that sliced them out when it is the last one."""
+        last = self.lines[-1]
+        fuse = re.search(rf"{v} = (d\[p \+ \d:p \+ n\]); p \+= n$", last)
+        if fuse:
+            self.lines[-1] = last.replace(fuse[1], expr.replace("@", fuse[1]))
+        else:
+            self.emit(ind, f"{v} = {expr.replace('@', v)}")
 
 
 def _image_body(g: _Gen, cols: Sequence[Column], ind: int, v: str = "v", nb: str = "nb") -> str:
@@ -457,7 +499,8 @@ def _nullable(g: _Gen, col: Column, v: str, nb: str, bit: int, ind: int,
     if present:
         g.value(col, v, ind)
         return
-    g.emit(ind, f"if {nb} & {bit}: {v} = None")
+    keep = f"; r{v} = None" if g.keep is not None and g.reusable(col) else ""
+    g.emit(ind, f"if {nb} & {bit}: {v} = None{keep}")
     g.emit(ind, "else:")
     g.value(col, v, ind + 1)
 
@@ -466,8 +509,6 @@ def _compile(g: _Gen, name: str, params: str, label: str) -> Callable[..., Any]:
     # helpers become default arguments: locals are the cheapest names to load
     g.env["fb"] = int.from_bytes
     g.env["format"] = format
-    g.env["tnew"] = tuple.__new__
-    g.env["Row"] = Row
     helpers = ", ".join(f"{k}={k}" for k in g.env)
     g.lines.insert(0, f"def {name}({params}, {helpers}):")
     code = "\n".join(g.lines).replace("int.from_bytes(", "fb(")
@@ -487,22 +528,45 @@ def _build_image(cols: Sequence[Column], safe: bool) -> Callable[[bytes, int], A
 def _build_loop(kind: str, before: Sequence[Column], after: Sequence[Column],
                 safe: bool) -> Callable[..., tuple[list[Row], int]]:
     """Every row of a WRITE ('w'), DELETE ('d') or UPDATE ('u') event in one
-    generated loop: no call per image."""
+    generated loop: no call per image. Images and null-bitmap padding bits
+    are collected in lists and paired into Rows at the end (:func:`_rows_of`)."""
     g = _Gen(safe)
-    g.emit(1, "out = []\nap = out.append\nwhile p < end:")
+    g.env["rows_of"] = _rows_of
+    g.emit(1, "out = []\nap = out.append\npads = []\npp = pads.append")
     if kind == "u":
+        g.emit(1, "out2 = []\nap2 = out2.append")
+    g.emit(1, "while p < end:")
+    if kind == "u":
+        g.keep = {}
         b = _image_body(g, before, 2, "v", "nb")
+        g.reuse, g.keep = g.keep, None
         a = _image_body(g, after, 2, "w", "na")
-        g.emit(2, f"pb = nb >> {len(before)}; pa = na >> {len(after)}")
-        g.emit(2, f"ap(tnew(Row, ({b}, {a}, None, (pb, pa) if pb or pa else None)))")
+        g.emit(2, f"ap({b})\nap2({a})\npp(nb >> {len(before)} << 8 | na >> {len(after)})")
+        g.emit(1, "return rows_of('u', out, out2, pads), p")
     else:
-        img = _image_body(g, before, 2)
-        g.emit(2, f"pb = nb >> {len(before)}")
-        pads = "(0, pb)" if kind == "w" else "(pb, 0)"
-        pair = f"None, {img}" if kind == "w" else f"{img}, None"
-        g.emit(2, f"ap(tnew(Row, ({pair}, None, {pads} if pb else None)))")
-    g.emit(1, "return out, p")
+        g.emit(2, f"ap({_image_body(g, before, 2)})\npp(nb >> {len(before)})")
+        g.emit(1, f"return rows_of({kind!r}, out, None, pads), p")
     return _compile(g, "rows", "d, p, end", f"<row loop {kind} {len(before)} columns>")
+
+
+def _pad(kind: str, bits: int) -> tuple[int, int] | None:
+    """Row.pads from the padding bits a generated loop collected."""
+    if not bits:
+        return None
+    return (bits >> 8, bits & 255) if kind == "u" else (0, bits) if kind == "w" else (bits, 0)
+
+
+def _rows_of(kind: str, images: list[dict[str, Any]], after: list[dict[str, Any]] | None,
+             pads: list[int]) -> list[Row]:
+    """Rows from the images of one event. ``map`` over ``zip`` builds each Row
+    from a tuple zip reuses: cheaper than building one per row in the loop.
+    The padding bits are nearly always the same for every row of an event."""
+    n = len(pads)
+    p: Iterable[Any] = (repeat(_pad(kind, pads[0])) if n and pads.count(pads[0]) == n
+                        else [_pad(kind, bits) for bits in pads])
+    b: Iterable[Any] = images if kind != "w" else repeat(None)
+    a: Iterable[Any] = (after or []) if kind == "u" else images if kind == "w" else repeat(None)
+    return list(map(tuple.__new__, repeat(Row), zip(b, a, repeat(None), p)))
 
 
 _CACHE: OrderedDict[Any, Callable[[bytes, int], Any]] = OrderedDict()

@@ -76,10 +76,12 @@ _DECIMAL_DECODERS: dict[tuple[int, int], Callable[[bytes], Decimal]] = {}
 DECIMAL_CONTEXT = Context(prec=65)  # DECIMAL's largest precision: scaleb stays exact
 
 
-def decimal_lines(precision: int, scale: int, v: str, out: str, indent: int = 1) -> list[str]:
+def decimal_lines(precision: int, scale: int, v: str, out: str, indent: int,
+                  env: dict[str, Any]) -> list[str]:
     """Python source turning ``v``, the DECIMAL(precision, scale) bytes read
     as one big-endian integer, into the Decimal ``out``: the sign fixed with
-    one XOR, digit groups taken out with shifts (for generated decoders)."""
+    one XOR, digit groups taken out with shifts (for generated decoders).
+    Adds the names the source uses to ``env``."""
     size, lead, ngroups, nfrac, tail = decimal_plan(precision, scale)
     groups = ([(8 * DIG2BYTES[lead], lead)] if lead else []) + [(32, 9)] * (ngroups + nfrac) \
         + ([(8 * DIG2BYTES[tail], tail)] if tail else [])
@@ -98,8 +100,10 @@ def decimal_lines(precision: int, scale: int, v: str, out: str, indent: int = 1)
         expr = f"({expr}) * {10 ** digits} + {term}"
     lines.append(f"n = {expr}")
     zero = "-0" + ("." + "0" * scale if scale else "")
+    env["Decimal"], env["DECIMAL_CONTEXT"] = Decimal, DECIMAL_CONTEXT
     if scale:
-        lines.append(f"{out} = Decimal(-n if neg else n).scaleb(-{scale}, DECIMAL_CONTEXT)"
+        env[f"E{scale}"] = Decimal(-scale)  # a Decimal exponent: scaleb skips converting an int
+        lines.append(f"{out} = Decimal(-n if neg else n).scaleb(E{scale}, DECIMAL_CONTEXT)"
                      f" if n or not neg else Decimal({zero!r})")
     else:
         lines.append(f"{out} = Decimal(-n if neg else n) if n or not neg else Decimal({zero!r})")
@@ -115,13 +119,12 @@ def decimal_decoder(precision: int, scale: int) -> Callable[[bytes], Decimal]:
     if fn is not None:
         return fn
     size = decimal_size(precision, scale)
+    env: dict[str, Any] = {"TemporalError": TemporalError}
     lines = ["def dec(raw):",
              f"    if len(raw) != {size}: raise TemporalError("
              f"'DECIMAL({precision},{scale}) takes {size} bytes')",
              "    v = int.from_bytes(raw, 'big')",
-             *decimal_lines(precision, scale, "v", "out"), "    return out"]
-    env: dict[str, Any] = {"Decimal": Decimal, "TemporalError": TemporalError,
-                           "DECIMAL_CONTEXT": DECIMAL_CONTEXT}
+             *decimal_lines(precision, scale, "v", "out", 1, env), "    return out"]
     exec("\n".join(lines), env)  # noqa: S102 (generated from integers only)
     fn = _DECIMAL_DECODERS[key] = env["dec"]
     return fn

@@ -69,12 +69,12 @@ class EventType(IntEnum):
     DELETE_ROWS_COMPRESSED = 171
 
 
+_NAMES = {e.value: e.name for e in EventType}
+
+
 def type_name(code: int) -> str:
     """Upper-case name of a type code; ``UNKNOWN_<n>`` for codes nobody defines."""
-    try:
-        return EventType(code).name
-    except ValueError:
-        return f"UNKNOWN_{code}"
+    return _NAMES.get(code) or f"UNKNOWN_{code}"
 
 
 ROWS_EVENTS = frozenset({20, 21, 22, 23, 24, 25, 30, 31, 32, 39, 166, 167, 168, 169, 170, 171})
