@@ -206,12 +206,11 @@ class _Gen:
             n = (m & 0xFF) + (1 if m >> 8 else 0)
             e(ind, f"{v} = int.from_bytes(d[p:p + {n}], 'big'); p += {n}")
         elif t == 246:
-            prec, scale = m >> 8, m & 0xFF
-            n = tp.decimal_size(prec, scale)
-            e(ind, f"x = int.from_bytes(d[p:p + {n}], 'big'); p += {n}")
-            ind = self.same(col, v, ind, "x")
-            for line in tp.decimal_lines(prec, scale, "x", v, 0, self.env):
-                e(ind, line)
+            letters = tp.decimal_struct(m >> 8, m & 0xFF)
+            st = struct.Struct(">" + letters)
+            fields = [f"f{i}" for i in range(len(letters))]
+            e(ind, f"{', '.join(fields)}, = {self.name('S', st.unpack_from)}(d, p); p += {st.size}")
+            self.decimal(col, v, ind, fields)
         elif t == 0:
             if not col.max_length:
                 raise RowFramingError(
@@ -306,15 +305,18 @@ class _Gen:
             return 4 + tp.frac_bytes(col.meta)
         return 0
 
+    def decimal(self, col: Column, v: str, ind: int, fields: list[str]) -> None:
+        """Code turning ``fields``, the DECIMAL's digit groups as read with
+        :func:`temporal.decimal_struct`'s letters, into its value ``v``."""
+        ind = self.same(col, v, ind, f"({', '.join(fields)},)")
+        for line in tp.decimal_lines(col.meta >> 8, col.meta & 0xFF, fields, v, self.env):
+            self.emit(ind, line)
+
     def from_int(self, col: Column, v: str, ind: int) -> None:
-        """Code turning ``x``, the column's bytes read as one big-endian
-        integer, into its value ``v`` (``p`` already past it)."""
-        t, m = col.type, col.meta
+        """Code turning ``x``, the DATETIME2/TIMESTAMP2's bytes read as one
+        big-endian integer, into its value ``v`` (``p`` already past it)."""
+        m = col.meta
         ind = self.same(col, v, ind, "x")
-        if t == 246:
-            for line in tp.decimal_lines(m >> 8, m & 0xFF, "x", v, 0, self.env):
-                self.emit(ind, line)
-            return
         nf = tp.frac_bytes(m)
         self.emit(ind, f"hi = x >> {8 * nf}; lo = x & {(1 << 8 * nf) - 1}" if nf
                   else "hi = x; lo = 0")
@@ -457,34 +459,31 @@ _BE_PARTS = {1: "B", 2: "H", 3: "BH", 4: "I", 5: "BI", 6: "HI", 7: "BHI", 8: "Q"
 
 def _be_group(g: _Gen, group: list[Column], names: list[str], ind: int) -> None:
     """Consecutive NOT NULL big-endian fixed-width columns read with one
-    struct call, each rebuilt from its parts, then converted."""
-    fmt, parts = ">", []
-    for col in group:
-        size = g.be_size(col)
-        pieces = []
-        while size:
-            n = min(size, 8)
-            pieces.append(_BE_PARTS[n])
-            size -= n
-        letters = "".join(pieces)
-        fmt += letters
-        parts.append(letters)
-    st = struct.Struct(fmt)
-    k = 0
-    fields = []
-    exprs = []
-    for letters in parts:
-        names_here = [f"q{k + j}" for j in range(len(letters))]
+    struct call: a DECIMAL as its digit groups, a DATETIME2/TIMESTAMP2 in
+    parts rebuilt into one integer."""
+    fmt, k = ">", 0
+    code: list[tuple[Column, str, list[str], str]] = []
+    for col, name in zip(group, names, strict=True):
+        if col.type == 246:
+            letters = tp.decimal_struct(col.meta >> 8, col.meta & 0xFF)
+        else:
+            letters = _BE_PARTS[g.be_size(col)]
+        fields = [f"q{k + j}" for j in range(len(letters))]
         k += len(letters)
-        fields.extend(names_here)
-        expr = names_here[0]
-        for name, letter in zip(names_here[1:], letters[1:], strict=True):
-            expr = f"({expr}) << {8 * struct.calcsize('>' + letter)} | {name}"
-        exprs.append(expr)
-    g.emit(ind, f"{', '.join(fields)}, = {g.name('S', st.unpack_from)}(d, p); p += {st.size}")
-    for col, name, expr in zip(group, names, exprs, strict=True):
-        g.emit(ind, f"x = {expr}")
-        g.from_int(col, name, ind)
+        fmt += letters
+        expr = fields[0]
+        for part, letter in zip(fields[1:], letters[1:], strict=True):
+            expr = f"({expr}) << {8 * struct.calcsize('>' + letter)} | {part}"
+        code.append((col, name, fields, expr))
+    st = struct.Struct(fmt)
+    g.emit(ind, f"{', '.join(f'q{j}' for j in range(k))}, = "
+                f"{g.name('S', st.unpack_from)}(d, p); p += {st.size}")
+    for col, name, fields, expr in code:
+        if col.type == 246:
+            g.decimal(col, name, ind, fields)
+        else:
+            g.emit(ind, f"x = {expr}")
+            g.from_int(col, name, ind)
 
 
 class RetrySafely(UnicodeDecodeError):

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import struct
 import time
 from collections.abc import Callable
 from decimal import Context, Decimal
@@ -76,55 +77,79 @@ _DECIMAL_DECODERS: dict[tuple[int, int], Callable[[bytes], Decimal]] = {}
 DECIMAL_CONTEXT = Context(prec=65)  # DECIMAL's largest precision: scaleb stays exact
 
 
-def decimal_lines(precision: int, scale: int, v: str, out: str, indent: int,
+_GROUP_LETTERS = {1: "B", 2: "H", 3: "BH", 4: "I"}
+
+
+def decimal_struct(precision: int, scale: int) -> str:
+    """Big-endian struct letters reading DECIMAL(precision, scale) one digit
+    group per field (a 3-byte group as two fields)."""
+    _, lead, ngroups, nfrac, tail = decimal_plan(precision, scale)
+    sizes = ([DIG2BYTES[lead]] if lead else []) + [4] * (ngroups + nfrac) \
+        + ([DIG2BYTES[tail]] if tail else [])
+    return "".join(_GROUP_LETTERS[k] for k in sizes)
+
+
+def decimal_lines(precision: int, scale: int, fields: list[str], out: str,
                   env: dict[str, Any]) -> list[str]:
-    """Python source turning ``v``, the DECIMAL(precision, scale) bytes read
-    as one big-endian integer, into the Decimal ``out``: the sign fixed with
-    one XOR, digit groups taken out with shifts (for generated decoders).
-    Adds the names the source uses to ``env``."""
-    size, lead, ngroups, nfrac, tail = decimal_plan(precision, scale)
-    groups = ([(8 * DIG2BYTES[lead], lead)] if lead else []) + [(32, 9)] * (ngroups + nfrac) \
-        + ([(8 * DIG2BYTES[tail], tail)] if tail else [])
-    pad = "    " * indent
-    lines = [f"neg = not {v} >> {8 * size - 1}",
-             f"{v} ^= {1 << (8 * size - 1)}",
-             f"if neg: {v} ^= {(1 << (8 * size)) - 1}"]
-    shift = 8 * size
-    terms = []
-    for bits, digits in groups:
-        shift -= bits
-        terms.append((digits, f"({v} >> {shift} & {(1 << bits) - 1})" if shift else
-                      f"({v} & {(1 << bits) - 1})"))
-    expr = terms[0][1]
-    for digits, term in terms[1:]:
-        expr = f"({expr}) * {10 ** digits} + {term}"
-    lines.append(f"n = {expr}")
-    zero = "-0" + ("." + "0" * scale if scale else "")
+    """Python source turning ``fields`` (the values the letters of
+    :func:`decimal_struct` were unpacked into) into the Decimal ``out``, for
+    generated decoders: the top bit of the first byte is the sign, a negative
+    number has every byte inverted. Adds the names the source uses to ``env``."""
+    _, lead, ngroups, nfrac, tail = decimal_plan(precision, scale)
+    digits = ([lead] if lead else []) + [9] * (ngroups + nfrac) + ([tail] if tail else [])
+    groups: list[tuple[int, int, str]] = []  # (digits, bytes, value)
+    names = iter(fields)
+    for nd in digits:
+        k = DIG2BYTES[nd]
+        value = f"({next(names)} << 16 | {next(names)})" if k == 3 else next(names)
+        groups.append((nd, k, value))
+    sign_bit = 1 << (8 * groups[0][1] - 1)
+    first_bits = 8 if groups[0][1] == 3 else 8 * groups[0][1]
+
+    def number(neg: bool) -> str:
+        terms = []
+        for i, (_, k, value) in enumerate(groups):
+            top = (1 << 8 * k) - 1
+            if i == 0:  # the sign bit: set for a positive number, clear for a negative one
+                terms.append(f"({sign_bit - 1} - {value})" if neg else f"({value} ^ {sign_bit})")
+            else:
+                terms.append(f"({top} - {value})" if neg else value)
+        expr = terms[0]
+        for (nd, _, _), term in zip(groups[1:], terms[1:], strict=True):
+            expr = f"({expr}) * {10 ** nd} + {term}"
+        return expr
+
     env["Decimal"], env["DECIMAL_CONTEXT"] = Decimal, DECIMAL_CONTEXT
+    scaled = ""
     if scale:
         env[f"E{scale}"] = Decimal(-scale)  # a Decimal exponent: scaleb skips converting an int
-        lines.append(f"{out} = Decimal(-n if neg else n).scaleb(E{scale}, DECIMAL_CONTEXT)"
-                     f" if n or not neg else Decimal({zero!r})")
-    else:
-        lines.append(f"{out} = Decimal(-n if neg else n) if n or not neg else Decimal({zero!r})")
-    return [pad + ln for ln in lines]
+        scaled = f".scaleb(E{scale}, DECIMAL_CONTEXT)"
+    zero = "-0" + ("." + "0" * scale if scale else "")
+    return [f"if {fields[0]} >> {first_bits - 1}:",
+            f"    {out} = Decimal({number(False)}){scaled}",
+            "else:",
+            f"    n = {number(True)}",
+            f"    {out} = Decimal(-n){scaled} if n else Decimal({zero!r})"]
 
 
 def decimal_decoder(precision: int, scale: int) -> Callable[[bytes], Decimal]:
     """A function decoding DECIMAL(precision, scale) bytes, generated for that
-    layout: one big integer, the sign fixed with one XOR, digit groups taken
-    out with shifts."""
+    layout: one struct call, digit groups combined with integer arithmetic."""
     key = (precision, scale)
     fn = _DECIMAL_DECODERS.get(key)
     if fn is not None:
         return fn
     size = decimal_size(precision, scale)
-    env: dict[str, Any] = {"TemporalError": TemporalError}
+    letters = decimal_struct(precision, scale)
+    fields = [f"f{i}" for i in range(len(letters))]
+    env: dict[str, Any] = {"TemporalError": TemporalError,
+                           "unpack": struct.Struct(">" + letters).unpack}
     lines = ["def dec(raw):",
              f"    if len(raw) != {size}: raise TemporalError("
              f"'DECIMAL({precision},{scale}) takes {size} bytes')",
-             "    v = int.from_bytes(raw, 'big')",
-             *decimal_lines(precision, scale, "v", "out", 1, env), "    return out"]
+             f"    {', '.join(fields)}, = unpack(raw)",
+             *("    " + ln for ln in decimal_lines(precision, scale, fields, "out", env)),
+             "    return out"]
     exec("\n".join(lines), env)  # noqa: S102 (generated from integers only)
     fn = _DECIMAL_DECODERS[key] = env["dec"]
     return fn
