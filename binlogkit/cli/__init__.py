@@ -14,13 +14,16 @@ def main() -> None:
 
 
 def _register() -> None:
-    from binlogkit.cli import dump, gtid, lab, rewrite, stats
+    from binlogkit.cli import checksum, dump, gtid, lab, parallelism, replay, rewrite, stats
 
     main.add_command(dump.dump)
     main.add_command(stats.stats)
     main.add_command(rewrite.rewrite)
     main.add_command(lab.lab)
     main.add_command(gtid.gtid)
+    main.add_command(replay.replay)
+    main.add_command(checksum.checksum)
+    main.add_command(parallelism.parallelism)
 
 
 _register()
