@@ -17,7 +17,7 @@ from replay_pipe import pipe_into
 
 from binlogkit.cli import main
 from binlogkit.lab import Server
-from binlogkit.replay.apply import Applier, ApplyError, EngineTarget
+from binlogkit.replay.apply import Applier, EngineTarget, ReplicaError
 from binlogkit.replay.binlog import write_binlog
 from binlogkit.replay.checksum import diff, server_checksum
 from binlogkit.replay.demo import demo_rows, demo_schema, demo_workload
@@ -165,7 +165,7 @@ def test_missing_row_is_an_error_naming_the_transaction(tmp_path: Path) -> None:
     for sql in deterministic("miss")[:3]:  # schema and the first rows only
         s.execute(sql)
     s.execute("DELETE FROM miss.acct WHERE owner = 'ann'")
-    with pytest.raises(ApplyError, match=r"transaction [0-9a-f-]+:\d+"):
+    with pytest.raises(ReplicaError, match=r"transaction [0-9a-f-]+:\d+"):
         applier.apply_file(path)
 
 

@@ -130,7 +130,7 @@ def _k(key: Any) -> str:
 def apply_cmd(files: tuple[str, ...], target: str | None, dry_run: bool, gtids: bool,
               workers: int, policy: str, conn_opts: ConnectOptions) -> None:
     """Apply binlog FILES to a server, like a replica's SQL thread."""
-    from binlogkit.replay.apply import ApplyError  # noqa: PLC0415
+    from binlogkit.replay.apply import ReplicaError  # noqa: PLC0415
     from binlogkit.replay.run import apply_files  # noqa: PLC0415
 
     if not dry_run and not target:
@@ -149,7 +149,7 @@ def apply_cmd(files: tuple[str, ...], target: str | None, dry_run: bool, gtids: 
     except ServerError as exc:
         fail(str(exc))
         return
-    except ApplyError as exc:
+    except ReplicaError as exc:
         fail(str(exc))
         return
     out = sys.stderr if dry_run else sys.stdout

@@ -13,7 +13,7 @@ Targets: :class:`EngineTarget` (the embedded engine) and
 :class:`~binlogkit.replay.server_target.ServerTarget` (a real server, or
 ``--dry-run`` text). Not handled: XA transactions, LOAD DATA, and partial
 JSON updates whose document the before image does not hold; they raise
-:class:`ApplyError` rather than being skipped.
+:class:`ReplicaError` rather than being skipped.
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ from binlogkit.errors import BinlogError
 from binlogkit.gtid import GtidSet, GtidSetBuilder, MariadbGtidState
 from binlogkit.io.reader import BinlogReader
 from binlogkit.replay.model import Context, Image, Kind
+from binlogkit.replay.sql import ReplayError
 
 T = EventType
 
@@ -53,8 +54,9 @@ _IGNORED = {T.FORMAT_DESCRIPTION, T.PREVIOUS_GTIDS, T.GTID_LIST, T.BINLOG_CHECKP
             T.START_V3, T.INCIDENT, T.VIEW_CHANGE, T.TRANSACTION_CONTEXT, T.IGNORABLE}
 
 
-class ApplyError(Exception):
-    """A transaction could not be applied; names its GTID and binlog position."""
+class ReplicaError(ReplayError):
+    """The SQL thread stopped: a transaction could not be applied (it was
+    rolled back); names the file, byte position and GTID."""
 
     def __init__(self, message: str, *, gtid: str | None = None, pos: int | None = None,
                  file: str | None = None) -> None:
@@ -179,7 +181,7 @@ class Applier:
             self._pos = ev.pos
             try:
                 self._event(ev)
-            except ApplyError:
+            except ReplicaError:
                 self.abort()
                 raise
             except BinlogError:
@@ -187,14 +189,14 @@ class Applier:
                 raise
             except Exception as exc:  # a target's own error: name the transaction
                 self.abort()
-                raise ApplyError(f"{type(exc).__name__}: {exc}", gtid=self._gtid, pos=ev.pos,
+                raise ReplicaError(f"{type(exc).__name__}: {exc}", gtid=self._gtid, pos=ev.pos,
                                  file=self.file) from exc
 
     def finish(self) -> None:
         """End of input: a transaction still open was cut short; roll it back."""
         if self._in_txn:
             self.abort()
-            raise ApplyError("the binlog ends inside a transaction (rolled back)",
+            raise ReplicaError("the binlog ends inside a transaction (rolled back)",
                              gtid=self._gtid, pos=self._pos, file=self.file)
 
     def _expanded(self, events: Iterable[Event]) -> Iterator[Event]:
@@ -243,11 +245,11 @@ class Applier:
             self._commit()
             return
         if code == T.XA_PREPARE:
-            raise ApplyError("XA transactions are not supported", gtid=self._gtid,
+            raise ReplicaError("XA transactions are not supported", gtid=self._gtid,
                              pos=ev.pos, file=self.file)
         if code in (T.BEGIN_LOAD_QUERY, T.EXECUTE_LOAD_QUERY, T.APPEND_BLOCK, T.LOAD,
                     T.NEW_LOAD, T.CREATE_FILE, T.EXEC_LOAD, T.DELETE_FILE):
-            raise ApplyError("LOAD DATA events are not supported", gtid=self._gtid,
+            raise ReplicaError("LOAD DATA events are not supported", gtid=self._gtid,
                              pos=ev.pos, file=self.file)
 
     def _applied(self, gtid: str | None) -> bool:
@@ -303,7 +305,7 @@ class Applier:
         tid = ev.body.table_id
         codec = self.maps.codec(tid)
         if codec is None:
-            raise ApplyError(f"rows for table id {tid} before its TABLE_MAP", gtid=self._gtid,
+            raise ReplicaError(f"rows for table id {tid} before its TABLE_MAP", gtid=self._gtid,
                              pos=ev.pos, file=self.file)
         try:
             rows = decode_rows(ev.type_code, ev.body, codec)

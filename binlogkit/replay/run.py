@@ -20,7 +20,7 @@ from typing import Any, TextIO
 from binlogkit.codec.types import EventType
 from binlogkit.gtid import GtidSet, MariadbGtidState
 from binlogkit.io.reader import BinlogReader
-from binlogkit.replay.apply import Applier, ApplyError, ApplyStats, Target
+from binlogkit.replay.apply import Applier, ApplyStats, ReplicaError, Target
 from binlogkit.replay.schedule import ParallelApplier, ParallelApplyError
 from binlogkit.replay.transactions import BinlogTxn, read_transactions
 
@@ -116,7 +116,7 @@ def apply_parallel(paths: Paths, make_target: Callable[[], Target], *, workers: 
         runner.run(txns if txns is not None else read_transactions(list(paths)))
     except ParallelApplyError as exc:
         cause = exc.__cause__ or exc
-        raise ApplyError(str(cause) if isinstance(cause, ApplyError) else str(exc)) from exc
+        raise ReplicaError(str(cause) if isinstance(cause, ReplicaError) else str(exc)) from exc
     total = ApplyStats()
     mysql = GtidSet()
     mariadb = MariadbGtidState()
