@@ -28,6 +28,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from replay_pipe import pipe_into
 
 from binlogkit.codec.event import encode_event
 from binlogkit.codec.types import EventType as T
@@ -382,20 +383,7 @@ def _server_rows(srv: Server, table: TableInfo) -> dict[int, dict[str, Any]]:
 def test_apply_mysql(files: dict[Any, Any], mysql_server: Server, sid_root: Path,
                      fmt: str) -> None:
     path, db, txns, final, info = files[("mysql", fmt)]
-    root = mysql_server.root or sid_root
-    (root / "tmp").mkdir(exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix="binlogkit-rb-", dir=root / "tmp"))
-    try:
-        inside = tmp / path.name
-        shutil.copyfile(path, inside)
-        target = "/" + inside.relative_to(root).as_posix()
-        cmd = (f"/usr/bin/mysqlbinlog --no-defaults {target} | /usr/bin/mysql --no-defaults"
-               f" -h {mysql_server.host} -P {mysql_server.port} -u root")
-        run = subprocess.run(["chroot", str(root), "/bin/sh", "-c", cmd], capture_output=True,
-                             text=True, errors="replace", timeout=60, check=False)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    assert run.returncode == 0, run.stderr
+    pipe_into(mysql_server, path, sid_root)
     assert _server_rows(mysql_server, _table(db)) == final
     executed = mysql_server.execute("SELECT @@GLOBAL.gtid_executed")[0][0].replace("\n", "")
     assert f"{info.server_uuid}:1-{len(txns)}" in executed
@@ -403,17 +391,8 @@ def test_apply_mysql(files: dict[Any, Any], mysql_server: Server, sid_root: Path
 
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_apply_mariadb(files: dict[Any, Any], mariadb_server: Server, fmt: str) -> None:
-    exe = _mariadb_binlog()
-    client = shutil.which("mariadb")
-    if client is None:
-        pytest.skip("mariadb client not installed")
     path, db, txns, final, info = files[("mariadb", fmt)]
-    dump = subprocess.run([exe, "--no-defaults", str(path)], capture_output=True, timeout=60,
-                          check=True)
-    run = subprocess.run([client, "--no-defaults", "-h", mariadb_server.host, "-P",
-                          str(mariadb_server.port), "-u", "root"], input=dump.stdout,
-                         capture_output=True, timeout=60, check=False)
-    assert run.returncode == 0, run.stderr.decode()
+    pipe_into(mariadb_server, path)
     assert _server_rows(mariadb_server, _table(db)) == final
     pos = mariadb_server.execute("SELECT @@GLOBAL.gtid_binlog_pos")[0][0]
     assert info.gtids[-1] in pos.split(",")
