@@ -31,8 +31,8 @@ class _DefaultToApply(click.Group):
 
 @click.group(cls=_DefaultToApply)
 def replay() -> None:
-    """Show statement-based drift (``replay demo``) or apply binlogs to a
-    server (``replay FILE... --target URL``)."""
+    """Show statement-based drift (replay demo) or apply binlogs to a
+    server like a replica's SQL thread (replay FILE... --target URL)."""
 
 
 @replay.command()
@@ -81,7 +81,7 @@ def demo(as_json: bool, binlog_dir: str | None, servers: bool, flavor: str | Non
                                "formats": {r.fmt: r.as_json() for r in results}}, indent=2))
         return
     click.echo(f"on: {engine}")
-    click.echo("workload:")
+    click.echo("workload:" if not servers else "workload (in database demo_<format>):")
     for sql in demo_workload():
         click.echo(f"  {sql}")
     click.echo("")
