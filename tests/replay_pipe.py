@@ -1,6 +1,8 @@
-"""Feed a binlog to a real server through the server's own tools:
-``mysqlbinlog FILE | mysql`` (inside the sid root) or ``mariadb-binlog FILE |
-mariadb``. Shared by the replay tests."""
+"""Feed a binlog to a real server through the server's own tools: the
+decoder (MySQL 9.7's ``mysqlbinlog`` inside the sid root, or
+``mariadb-binlog``) must read it with exit status 0 and no error, then its
+output goes to the client (``mysql`` / ``mariadb``). Shared by the replay
+tests."""
 
 from __future__ import annotations
 
@@ -14,6 +16,11 @@ import pytest
 from binlogkit.lab import Server
 
 
+def _clean(what: str, run: subprocess.CompletedProcess[bytes]) -> None:
+    err = run.stderr.decode(errors="replace")
+    assert run.returncode == 0 and "ERROR" not in err, f"{what}: {err}"
+
+
 def pipe_into(server: Server, path: Path, sid_root: Path | None = None) -> None:
     """Apply ``path`` to ``server`` with the server's own decoder and client."""
     if server.flavor == "mysql":
@@ -25,21 +32,22 @@ def pipe_into(server: Server, path: Path, sid_root: Path | None = None) -> None:
             inside = tmp / path.name
             shutil.copyfile(path, inside)
             target = "/" + inside.relative_to(root).as_posix()
-            cmd = (f"/usr/bin/mysqlbinlog --no-defaults {target} | /usr/bin/mysql --no-defaults"
-                   f" -h {server.host} -P {server.port} -u root")
-            run = subprocess.run(["chroot", str(root), "/bin/sh", "-c", cmd],
-                                 capture_output=True, text=True, errors="replace", timeout=120,
-                                 check=False)
+            decoded = subprocess.run(["chroot", str(root), "/usr/bin/mysqlbinlog",
+                                      "--no-defaults", target], capture_output=True,
+                                     timeout=120, check=False)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
-        assert run.returncode == 0, run.stderr
-        return
-    exe, client = shutil.which("mariadb-binlog"), shutil.which("mariadb")
-    if exe is None or client is None:
-        pytest.skip("mariadb-binlog / mariadb not installed")
-    dump = subprocess.run([exe, "--no-defaults", str(path)], capture_output=True, timeout=120,
-                          check=True)
-    run = subprocess.run([client, "--no-defaults", "-h", server.host, "-P", str(server.port),
-                          "-u", "root"], input=dump.stdout, capture_output=True, timeout=120,
-                         check=False)
-    assert run.returncode == 0, run.stderr.decode()
+        _clean("mysqlbinlog", decoded)
+        client = ["chroot", str(root), "/usr/bin/mysql"]
+    else:
+        exe, mariadb = shutil.which("mariadb-binlog"), shutil.which("mariadb")
+        if exe is None or mariadb is None:
+            pytest.skip("mariadb-binlog / mariadb not installed")
+        decoded = subprocess.run([exe, "--no-defaults", str(path)], capture_output=True,
+                                 timeout=120, check=False)
+        _clean("mariadb-binlog", decoded)
+        client = [mariadb]
+    run = subprocess.run([*client, "--no-defaults", "-h", server.host, "-P", str(server.port),
+                          "-u", "root"], input=decoded.stdout, capture_output=True,
+                         timeout=120, check=False)
+    _clean("client", run)

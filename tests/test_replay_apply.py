@@ -46,7 +46,8 @@ def deterministic(db: str) -> list[str]:
         "COMMIT",
         f"DELETE FROM {db}.acct WHERE balance < 8 ORDER BY id LIMIT 1",
         f"UPDATE {db}.acct SET owner = CONCAT(owner, '-x') WHERE id >= 3 ORDER BY id LIMIT 5",
-        f"INSERT INTO {db}.acct (owner, balance) VALUES ('ünï', 99.99)",
+        "SET @who = 'ünï'",
+        f"INSERT INTO {db}.acct (owner, balance) VALUES (@who, 99.99)",
     ]
 
 

@@ -20,25 +20,29 @@ from __future__ import annotations
 
 import contextlib
 import os
+import struct
 import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any, BinaryIO, Protocol
 
+from binlogkit.codec.charsets import charset_name, decode_text
 from binlogkit.codec.columns import Column, Schemas
 from binlogkit.codec.compression import CompressionError
-from binlogkit.codec.describe import TableMaps, uuid_text
+from binlogkit.codec.describe import TableMaps
 from binlogkit.codec.event import Event
 from binlogkit.codec.inner import inner_events
+from binlogkit.codec.jsonb import Json, json_text
 from binlogkit.codec.rowcodec import decode_rows
 from binlogkit.codec.rowimage import RowFramingError
+from binlogkit.codec.temporal import decimal_decoder
 from binlogkit.codec.types import DELETE_ROWS, ROWS_EVENTS, UPDATE_ROWS, WRITE_ROWS, EventType
 from binlogkit.errors import BinlogError
 from binlogkit.gtid import GtidSet, GtidSetBuilder, MariadbGtidState
 from binlogkit.io.reader import BinlogReader
 from binlogkit.replay.model import Context, Image, Kind
 from binlogkit.replay.sql import ReplayError
+from binlogkit.replay.transactions import gtid_text
 
 T = EventType
 
@@ -86,18 +90,9 @@ class Target(Protocol):
     def rollback(self) -> None: ...
 
 
-def gtid_of(ev: Event) -> str | None:
-    """The GTID text a GTID event announces (``uuid[:tag]:n`` or ``domain-server-seq``)."""
-    b = ev.body
-    if ev.type_code in (T.GTID, T.GTID_TAGGED):
-        tag = bytes(getattr(b, "tag", None) or b"").decode("ascii", "replace")
-        return f"{uuid_text(b.uuid)}{':' + tag if tag else ''}:{b.gno}"
-    if ev.type_code == T.MARIADB_GTID:
-        return f"{b.domain_id}-{ev.server_id}-{b.seq_no}"
-    return None
-
-
-def _user_var(body: Any) -> tuple[str, Any]:
+def _user_var(body: Any, flavor: str) -> tuple[str, Any]:
+    """A USER_VAR event's name and value (a string in a charset Python does
+    not know exactly stays bytes)."""
     name = bytes(body.name).decode("utf-8", "replace")
     if body.is_null:
         return name, None
@@ -106,17 +101,11 @@ def _user_var(body: Any) -> tuple[str, Any]:
         unsigned = bool(body.flags and body.flags & 1)
         return name, int.from_bytes(raw[:8], "little", signed=not unsigned)
     if body.value_type == _REAL:
-        import struct  # noqa: PLC0415
-
         return name, struct.unpack("<d", raw[:8])[0]
     if body.value_type == _DECIMAL:
-        from binlogkit.codec.temporal import decimal_decoder  # noqa: PLC0415
-
         prec, scale = raw[0], raw[1]
         return name, decimal_decoder(prec, scale)(raw[2:])
-    from binlogkit.codec.charsets import decode_text  # noqa: PLC0415
-
-    return name, decode_text(raw, body.charset)
+    return name, decode_text(raw, charset_name(body.charset, flavor))
 
 
 @dataclass
@@ -161,6 +150,7 @@ class Applier:
         self._skipping = False
         self._pending = _Pending()
         self.file: str | None = None
+        self.flavor = "mysql"  # the binlog's, from its FORMAT_DESCRIPTION
         self._pos: int | None = None
 
     @property
@@ -210,10 +200,14 @@ class Applier:
 
     def _event(self, ev: Event) -> None:  # noqa: C901, PLR0912
         code = ev.type_code
+        if code == T.FORMAT_DESCRIPTION:
+            self.flavor = ("mariadb" if "mariadb" in str(ev.body.server_version).lower()
+                           else "mysql")
+            return
         if code in _IGNORED:
             return
         if code in (T.GTID, T.GTID_TAGGED, T.ANONYMOUS_GTID, T.MARIADB_GTID):
-            self._gtid = gtid_of(ev)
+            self._gtid = gtid_text(ev)
             self._skipping = self.skip_applied and self._applied(self._gtid)
             self._mariadb_gtid = code == T.MARIADB_GTID
             if code == T.MARIADB_GTID and not ev.body.flags2 & _MARIADB_FL_STANDALONE:
@@ -229,7 +223,7 @@ class Applier:
             self._pending.rand_seed = (ev.body.seed1, ev.body.seed2)
             return
         if code == T.USER_VAR:
-            name, value = _user_var(ev.body)
+            name, value = _user_var(ev.body, self.flavor)
             self._pending.user_vars[name] = value
             return
         if code in (T.QUERY, T.QUERY_COMPRESSED):
@@ -369,16 +363,7 @@ def _plain(image: dict[str, Any] | None) -> Image | None:
     """Row values as the replay layer holds them (MySQL JSON as its text)."""
     if image is None:
         return None
-    from binlogkit.codec.jsonb import Json, json_text  # noqa: PLC0415
-
-    out: Image = {}
-    for k, v in image.items():
-        if isinstance(v, Json):
-            v = json_text(v.value)
-        elif isinstance(v, Decimal | int | float | str | bytes) or v is None:
-            pass
-        out[k] = v
-    return out
+    return {k: json_text(v.value) if isinstance(v, Json) else v for k, v in image.items()}
 
 
 # ------------------------------------------------------------------- engine
