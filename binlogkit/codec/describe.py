@@ -54,6 +54,20 @@ def uuid_text(data: bytes) -> str:
     return str(uuidlib.UUID(bytes=bytes(data)))
 
 
+def gtid_text(ev: Event) -> str | None:
+    """The GTID a GTID event assigns (None for ANONYMOUS_GTID)."""
+    b = ev.body
+    if ev.type_code == EventType.GTID:
+        return f"{uuid_text(b.uuid)}:{b.gno}"
+    if ev.type_code == EventType.GTID_TAGGED:
+        tag = bytes(b.tag or b"").decode("ascii", "replace")
+        uuid = uuid_text(b.uuid) if b.uuid is not None else "?"
+        return f"{uuid}:{tag}:{b.gno}" if tag else f"{uuid}:{b.gno}"
+    if ev.type_code == EventType.MARIADB_GTID:
+        return f"{b.domain_id}-{ev.server_id}-{b.seq_no}"
+    return None
+
+
 def plain(value: Any, key: str = "") -> Any:
     """A parsed field as JSON-able data."""
     if isinstance(value, bytes | bytearray | memoryview):

@@ -29,7 +29,7 @@ from typing import Any, BinaryIO, Protocol
 from binlogkit.codec.charsets import charset_name, decode_text
 from binlogkit.codec.columns import Column, Schemas
 from binlogkit.codec.compression import CompressionError
-from binlogkit.codec.describe import TableMaps
+from binlogkit.codec.describe import TableMaps, gtid_text
 from binlogkit.codec.event import Event
 from binlogkit.codec.inner import inner_events
 from binlogkit.codec.jsonb import Json, json_text
@@ -42,7 +42,6 @@ from binlogkit.gtid import GtidSet, GtidSetBuilder, MariadbGtidState
 from binlogkit.io.reader import BinlogReader
 from binlogkit.replay.model import Context, Image, Kind
 from binlogkit.replay.sql import ReplayError
-from binlogkit.replay.transactions import gtid_text
 
 T = EventType
 

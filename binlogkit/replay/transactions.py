@@ -37,7 +37,7 @@ from typing import Any, BinaryIO
 
 from binlogkit.codec.columns import Column, Schemas
 from binlogkit.codec.compression import CompressionError, mariadb_decompress
-from binlogkit.codec.describe import TableMaps, uuid_text
+from binlogkit.codec.describe import TableMaps, gtid_text
 from binlogkit.codec.event import ENCRYPTED, Event
 from binlogkit.codec.events.gtid import FL_GROUP_COMMIT_ID
 from binlogkit.codec.inner import inner_events
@@ -164,20 +164,6 @@ def first_keyword(sql: str) -> str:
 def is_ddl(sql: str) -> bool:
     kw = first_keyword(sql)
     return bool(kw) and kw not in _NOT_DDL
-
-
-def gtid_text(ev: Event) -> str | None:
-    """The GTID a GTID event assigns (None for ANONYMOUS_GTID)."""
-    b = ev.body
-    if ev.type_code == T.GTID:
-        return f"{uuid_text(b.uuid)}:{b.gno}"
-    if ev.type_code == T.GTID_TAGGED:
-        tag = bytes(b.tag or b"").decode("ascii", "replace")
-        uuid = uuid_text(b.uuid) if b.uuid is not None else "?"
-        return f"{uuid}:{tag}:{b.gno}" if tag else f"{uuid}:{b.gno}"
-    if ev.type_code == T.MARIADB_GTID:
-        return f"{b.domain_id}-{ev.server_id}-{b.seq_no}"
-    return None
 
 
 def _text(data: Any) -> str:

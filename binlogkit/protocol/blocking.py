@@ -1,0 +1,232 @@
+"""Blocking driver: a live server's binlog as an iterator of events.
+
+Connection and authentication are PyMySQL's (every auth plugin and TLS
+option it has); the setup statements go through its cursor, then the dump
+runs on the raw socket through :class:`~binlogkit.protocol.replica.ReplicaProtocol`.
+
+Reconnects (``reconnect=True``) wait with exponential backoff and resume
+from :attr:`ReplicaProtocol.resume`, the end of the last complete
+transaction. Events of an unfinished transaction that were already yielded
+are recognised when the server sends them again (same file, position and
+bytes) and not yielded twice; if the server no longer has them (it crashed
+before they were durable), :class:`Discard` is yielded: drop the events of
+the unfinished transaction. So a consumer sees every event once, and never
+a half transaction as complete.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pymysql
+
+from binlogkit.protocol.packets import ProtocolError
+from binlogkit.protocol.replica import (
+    END,
+    NEED_DATA,
+    Flavor,
+    ReplicaProtocol,
+    Start,
+    StreamError,
+    StreamEvent,
+)
+
+Connect = Callable[[], "pymysql.connections.Connection[Any]"]
+_RETRYABLE_CODES = {2003, 2006, 2013, 1053, 1927}  # can't connect, gone, lost, shutdown, killed
+
+
+@dataclass(frozen=True)
+class Discard:
+    """The events yielded since ``file``:``pos`` belonged to a transaction the
+    server no longer has (it restarted before they were durable): drop them."""
+
+    file: str
+    pos: int
+    events: int
+
+
+class ConnectionLost(Exception):
+    """The connection ended and reconnecting is off (or gave up)."""
+
+
+def server_flavor(conn: Any) -> Flavor:
+    with conn.cursor() as cur:
+        cur.execute("SELECT VERSION()")
+        row = cur.fetchone()
+    return "mariadb" if row and "mariadb" in str(row[0]).lower() else "mysql"
+
+
+def _read_packet(rfile: Any) -> bytes:
+    head = rfile.read(4)
+    if len(head) < 4:
+        raise ProtocolError("the server closed the connection")
+    n = int.from_bytes(head[:3], "little")
+    return bytes(head) + rfile.read(n)
+
+
+class BinlogStream:
+    """Events of a live server from ``start``. ``connect()`` opens a PyMySQL
+    connection (the CLI's honours URLs, option files and TLS).
+
+    ``blocking=False`` ends at the end of the server's last binlog. With
+    ``semi_sync`` the ACK for a flagged event is sent when the next event is
+    asked for (the consumer is done with it) or on :meth:`ack`.
+    """
+
+    def __init__(self, connect: Connect, start: Start, *, server_id: int | None = None,
+                 flavor: Flavor | None = None, blocking: bool = True,
+                 heartbeat: float | None = 30.0, semi_sync: bool = False,
+                 verify_checksum: bool = True, reconnect: bool = True,
+                 max_backoff: float = 30.0, max_attempts: int | None = None,
+                 on_reconnect: Callable[[int, BaseException], None] | None = None) -> None:
+        self._connect = connect
+        self.server_id = server_id or random.randint(0x40000000, 0x7FFFFFFF)
+        self.flavor = flavor
+        self.start = start
+        self.blocking = blocking
+        self.heartbeat = heartbeat
+        self.semi_sync = semi_sync
+        self.verify = verify_checksum
+        self.reconnect = reconnect
+        self.max_backoff = max_backoff
+        self.max_attempts = max_attempts
+        self.on_reconnect = on_reconnect
+        self.proto: ReplicaProtocol | None = None
+        self.conn: Any = None
+        self.reconnects = 0
+        self._pending_ack: StreamEvent | None = None
+        self._yielded: list[tuple[str, int, bytes]] = []  # since the last resume point
+
+    # ------------------------------------------------------------- connection
+
+    def _open(self, start: Start) -> None:
+        conn = self._connect()
+        try:
+            flavor = self.flavor or server_flavor(conn)
+            self.flavor = flavor
+            with conn.cursor() as cur:
+                cur.execute("SELECT @@GLOBAL.log_bin")
+                row = cur.fetchone()
+                if not row or str(row[0]) in ("0", "OFF"):
+                    raise StreamError(1381, "binary logging is not enabled on the server")
+            proto = ReplicaProtocol(flavor, start, server_id=self.server_id,
+                                    blocking=self.blocking, heartbeat=self.heartbeat,
+                                    semi_sync=self.semi_sync, verify_checksum=self.verify)
+            with conn.cursor() as cur:
+                for sql in proto.setup_queries():
+                    cur.execute(sql)
+            sock = conn._sock
+            if self.heartbeat:
+                sock.settimeout(max(2.5 * self.heartbeat, 5.0))
+            else:
+                sock.settimeout(None)
+            sock.sendall(proto.register_packet())
+            proto.expect_ok(_read_packet(conn._rfile))
+            sock.sendall(proto.dump_packet())
+        except BaseException:
+            conn.close()
+            raise
+        self.conn, self.proto = conn, proto
+
+    def close(self) -> None:
+        if self.conn is not None:
+            try:
+                self.conn.close()
+            except Exception:  # noqa: BLE001,S110 (closing a broken socket)
+                pass
+            self.conn = None
+
+    def __enter__(self) -> BinlogStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ----------------------------------------------------------------- events
+
+    def ack(self, ev: StreamEvent | None = None) -> None:
+        """Send the semi-sync ACK for ``ev`` (default: the last flagged event)."""
+        ev = ev or self._pending_ack
+        if ev is None or self.proto is None or self.conn is None:
+            return
+        self.conn._sock.sendall(self.proto.ack_packet(ev))
+        if ev is self._pending_ack:
+            self._pending_ack = None
+
+    def __iter__(self) -> Iterator[StreamEvent | Discard]:
+        start = self.start
+        attempt = 0
+        while True:
+            try:
+                if self.conn is None:
+                    self._open(start)
+                    attempt = 0
+                yield from self._events()
+                return
+            except (OSError, ProtocolError, pymysql.err.OperationalError,
+                    pymysql.err.InterfaceError) as exc:
+                self.close()
+                code = exc.args[0] if isinstance(exc, pymysql.err.OperationalError) else None
+                if not self.reconnect or (code is not None and code not in _RETRYABLE_CODES):
+                    raise ConnectionLost(str(exc)) from exc
+            except StreamError as exc:
+                self.close()
+                if not self.reconnect or exc.code not in _RETRYABLE_CODES:
+                    raise
+            attempt += 1
+            if self.max_attempts is not None and attempt > self.max_attempts:
+                raise ConnectionLost(f"gave up after {attempt - 1} reconnect attempts")
+            if self.proto is not None and self.proto.resume.file:
+                # the same server: its file and position are exact (GTIDs would
+                # make it send each file's header again)
+                start = self.proto.resume.start(use_gtids=False)
+            self.reconnects += 1
+            delay = min(self.max_backoff, 0.25 * 2 ** min(attempt - 1, 10))
+            if self.on_reconnect is not None:
+                self.on_reconnect(attempt, RuntimeError("connection lost"))
+            time.sleep(delay)
+
+    def _events(self) -> Iterator[StreamEvent | Discard]:
+        proto, conn = self.proto, self.conn
+        assert proto is not None and conn is not None
+        rfile = conn._rfile
+        replay = list(self._yielded)  # events yielded before a reconnect, to recognise
+        while True:
+            item = proto.next_event()
+            if item is NEED_DATA:
+                if self._pending_ack is not None:
+                    self.ack()
+                try:
+                    data = rfile.read1(1 << 20)
+                except TimeoutError as exc:
+                    raise OSError("no event or heartbeat within the read timeout") from exc
+                proto.receive_data(data)
+                continue
+            if item is END:
+                return
+            assert isinstance(item, StreamEvent)
+            if item.in_file and replay:
+                key = (item.file, item.pos, item.raw)
+                if key == replay[0]:
+                    replay.pop(0)
+                    continue
+                if (item.file, item.pos) < replay[0][:2]:
+                    continue  # before the unfinished transaction: yielded already
+                first = replay[0]
+                yield Discard(first[0], first[1], len(replay))
+                self._yielded = self._yielded[:len(self._yielded) - len(replay)]
+                replay = []
+            if self._pending_ack is not None:
+                self.ack()
+            if item.in_file:
+                if proto.in_transaction:
+                    self._yielded.append((item.file, item.pos, item.raw))
+                else:
+                    self._yielded = []
+            if item.ack:
+                self._pending_ack = item
+            yield item

@@ -1,0 +1,340 @@
+"""The replica side of binlog streaming, sans-I/O (in the manner of h11):
+the driver runs :meth:`ReplicaProtocol.setup_queries` over SQL, sends
+:meth:`ReplicaProtocol.register_packet` (expects OK) and
+:meth:`ReplicaProtocol.dump_packet`, then feeds every received byte to
+:meth:`ReplicaProtocol.receive_data` and takes what :meth:`next_event`
+gives: a :class:`StreamEvent`, :data:`NEED_DATA` or :data:`END`. When an
+event carries the semi-sync "ACK wanted" flag, :meth:`ack_packet` gives
+the bytes to send once the event is safely handed on.
+
+Each packet of the dump is ``00`` + [``EF`` flag] + one event exactly as in
+the source's file, or ``FE`` (end of a non-blocking dump) or ``FF`` (an
+error: code, SQL state, message). Events are decoded with the format
+context of the stream, set by each FORMAT_DESCRIPTION as in a file.
+
+Positions: :attr:`ReplicaProtocol.resume` is where to reconnect from so
+that no transaction is replayed half: the file and position after the last
+event that ended a transaction, and the GTIDs of every transaction ended.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from binlogkit.codec.context import FormatContext
+from binlogkit.codec.describe import gtid_text
+from binlogkit.codec.event import Event, context_after, decode_event
+from binlogkit.codec.types import LOG_EVENT_ARTIFICIAL_F, ROWS_EVENTS, EventType
+from binlogkit.errors import BinlogError
+from binlogkit.gtid import GtidSet, GtidSetBuilder, MariadbGtidState
+from binlogkit.protocol.commands import (
+    BINLOG_DUMP_NON_BLOCK,
+    BINLOG_SEND_ANNOTATE_ROWS_EVENT,
+    SEMISYNC_MAGIC,
+    SEMISYNC_NEED_ACK,
+    binlog_dump,
+    binlog_dump_gtid,
+    register_replica,
+    semisync_ack,
+)
+from binlogkit.protocol.packets import PacketReader, ProtocolError, frame
+
+T = EventType
+Flavor = Literal["mysql", "mariadb"]
+# events that belong to the statement or transaction around them
+_IN_GROUP = ROWS_EVENTS | {T.TABLE_MAP, T.ROWS_QUERY, T.ANNOTATE_ROWS, T.INTVAR, T.RAND,
+                           T.USER_VAR, T.BEGIN_LOAD_QUERY, T.APPEND_BLOCK}
+
+
+class StreamError(Exception):
+    """The server ended the dump with an error (code and message are the
+    server's, e.g. 1236 for a purged or unknown start position)."""
+
+    def __init__(self, code: int, message: str, state: str = "") -> None:
+        super().__init__(f"server error {code}" + (f" ({state})" if state else "")
+                         + f": {message}")
+        self.code, self.message, self.state = code, message, state
+
+
+class _Marker:
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+NEED_DATA = _Marker("NEED_DATA")
+END = _Marker("END")
+
+
+@dataclass(frozen=True)
+class Start:
+    """Where the stream starts: a file and position, or (MySQL) a GTID set /
+    (MariaDB) a GTID position the replica already has."""
+
+    file: str = ""
+    pos: int = 4
+    gtids: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.gtids is None and not self.file:
+            raise ValueError("start from a file and position, or from GTIDs")
+
+
+@dataclass
+class StreamEvent:
+    """One event of the stream. ``raw`` is the event's bytes as in the
+    source's file; ``in_file`` is False for what the server makes up for the
+    stream (the first artificial ROTATE, a FORMAT_DESCRIPTION re-sent with
+    log_pos 0, heartbeats, MariaDB's fake GTID_LIST). ``pos`` is its offset in
+    ``file``; ``ack`` is set when the source wants a semi-sync ACK for it."""
+
+    event: Event
+    raw: bytes
+    file: str
+    pos: int
+    in_file: bool
+    ack: bool = False
+
+    @property
+    def next_pos(self) -> int:
+        return self.pos + len(self.raw)
+
+    @property
+    def type_name(self) -> str:
+        return self.event.type_name
+
+
+@dataclass
+class Resume:
+    """A safe restart point: the first event after the last complete
+    transaction, and the GTIDs of every complete transaction so far."""
+
+    file: str
+    pos: int
+    mysql_gtids: GtidSet = field(default_factory=GtidSet)
+    mariadb_gtids: str = ""
+
+    def start(self, use_gtids: bool) -> Start:
+        if use_gtids:
+            return Start(file=self.file, pos=self.pos,
+                         gtids=self.mariadb_gtids or str(self.mysql_gtids))
+        return Start(file=self.file, pos=self.pos)
+
+
+class ReplicaProtocol:
+    """One dump session's state. ``flavor`` picks the setup and the dump
+    command; ``blocking`` False asks for a non-blocking dump (the server ends
+    it with an EOF at the end of its last file)."""
+
+    def __init__(self, flavor: Flavor, start: Start, *, server_id: int,
+                 blocking: bool = True, heartbeat: float | None = 30.0,
+                 semi_sync: bool = False, verify_checksum: bool = True,
+                 host: str = "", user: str = "", port: int = 0) -> None:
+        if not 1 <= server_id <= 0xFFFFFFFF:
+            raise ValueError("server_id must be 1 .. 2^32-1")
+        self.flavor = flavor
+        self.start = start
+        self.server_id = server_id
+        self.blocking = blocking
+        self.heartbeat = heartbeat
+        self.semi_sync = semi_sync
+        self.verify = verify_checksum
+        self._register = (host, user, port)
+        self._reader = PacketReader()
+        self.ctx = FormatContext()
+        self.file = start.file
+        self.pos = start.pos
+        self._ended = False
+        # transaction tracking for resume points
+        self._in_txn = False
+        self._gtid: str | None = None
+        self._mariadb_gtid = False
+        self._mysql = GtidSetBuilder(GtidSet.parse(start.gtids) if (
+            start.gtids is not None and flavor == "mysql") else None)
+        self._mariadb = MariadbGtidState.parse(start.gtids) if (
+            start.gtids and flavor == "mariadb") else MariadbGtidState()
+        self._resume_at = (start.file, start.pos)
+
+    # ---------------------------------------------------------------- requests
+
+    def setup_queries(self) -> list[str]:
+        """SQL to run on the connection before the dump."""
+        q = []
+        if self.flavor == "mysql":
+            q += ["SET @source_binlog_checksum = @@global.binlog_checksum",
+                  "SET @master_binlog_checksum = @@global.binlog_checksum"]
+        else:
+            q += ["SET @master_binlog_checksum = @@global.binlog_checksum",
+                  "SET @mariadb_slave_capability = 4"]
+            if self.start.gtids is not None:
+                q += [f"SET @slave_connect_state = '{_quote(self.start.gtids)}'",
+                      "SET @slave_gtid_strict_mode = 0", "SET @slave_gtid_ignore_duplicates = 0"]
+        if self.heartbeat:
+            ns = int(self.heartbeat * 1e9)
+            q += [f"SET @master_heartbeat_period = {ns}"]
+            if self.flavor == "mysql":
+                q += [f"SET @source_heartbeat_period = {ns}"]
+        if self.semi_sync:
+            q += ["SET @rpl_semi_sync_replica = 1" if self.flavor == "mysql"
+                  else "SET @rpl_semi_sync_slave = 1"]
+            if self.flavor == "mysql":
+                q += ["SET @rpl_semi_sync_slave = 1"]
+        return q
+
+    def register_packet(self) -> bytes:
+        host, user, port = self._register
+        return frame(register_replica(self.server_id, host=host, user=user, port=port), 0)
+
+    def dump_packet(self) -> bytes:
+        """The dump command; after it, everything received goes to :meth:`receive_data`."""
+        self._reader.reset_sequence()
+        flags = 0 if self.blocking else BINLOG_DUMP_NON_BLOCK
+        s = self.start
+        if self.flavor == "mariadb":
+            flags |= BINLOG_SEND_ANNOTATE_ROWS_EVENT
+            if s.gtids is not None:
+                return frame(binlog_dump(self.server_id, "", 4, flags), 0)
+            return frame(binlog_dump(self.server_id, s.file, s.pos, flags), 0)
+        if s.gtids is not None:
+            block = GtidSet.parse(s.gtids).encode()
+            return frame(binlog_dump_gtid(self.server_id, block, file=s.file,
+                                          pos=s.pos if s.file else 4, flags=flags), 0)
+        return frame(binlog_dump(self.server_id, s.file, s.pos, flags), 0)
+
+    def ack_packet(self, ev: StreamEvent) -> bytes:
+        """The semi-sync ACK for ``ev`` (send it once ``ev`` is safely handed on)."""
+        return frame(semisync_ack(ev.file, ev.next_pos), 0)
+
+    # ---------------------------------------------------------------- responses
+
+    def expect_ok(self, data: bytes) -> None:
+        """Check the reply to COM_REGISTER_SLAVE (one packet: OK or ERR)."""
+        reader = PacketReader()
+        reader.feed(data)
+        payload = reader.next_payload()
+        if payload is None:
+            raise ProtocolError("an OK packet expected, found a partial packet")
+        if payload[:1] == b"\xff":
+            raise _error(payload)
+        if payload[:1] != b"\x00":
+            raise ProtocolError(f"an OK packet expected, found 0x{payload[0]:02x}")
+
+    def receive_data(self, data: bytes) -> None:
+        if not data:
+            raise ProtocolError("the server closed the connection")
+        self._reader.feed(data)
+
+    def next_event(self) -> StreamEvent | _Marker:
+        if self._ended:
+            return END
+        payload = self._reader.next_payload()
+        if payload is None:
+            return NEED_DATA
+        head = payload[:1]
+        if head == b"\xff":
+            self._ended = True
+            raise _error(payload)
+        if head == b"\xfe" and len(payload) < 9:
+            self._ended = True
+            return END
+        if head != b"\x00":
+            raise ProtocolError(f"a binlog event packet (00) expected, found 0x{payload[0]:02x}")
+        body = payload[1:]
+        ack = False
+        if self.semi_sync and body[:1] == bytes([SEMISYNC_MAGIC]) and len(body) >= 2 + 19:
+            ack = bool(body[1] & SEMISYNC_NEED_ACK)
+            body = body[2:]
+        return self._event(bytes(body), ack)
+
+    # ---------------------------------------------------------------- events
+
+    def _event(self, raw: bytes, ack: bool) -> StreamEvent:
+        log_pos = int.from_bytes(raw[13:17], "little") if len(raw) >= 19 else 0
+        flags = int.from_bytes(raw[17:19], "little") if len(raw) >= 19 else 0
+        code = raw[4] if len(raw) > 4 else -1
+        heartbeat = code in (T.HEARTBEAT, T.HEARTBEAT_V2)
+        artificial = bool(flags & LOG_EVENT_ARTIFICIAL_F)
+        in_file = not heartbeat and not artificial and log_pos != 0
+        pos = log_pos - len(raw) if in_file else self.pos
+        try:
+            ev = decode_event(raw, self.ctx, pos=pos, verify=self.verify,
+                              file=self.file or None)
+        except BinlogError as exc:
+            raise BinlogError(f"{exc.expected} (streamed from the server)", file=exc.file,
+                              offset=exc.offset, event_type=exc.event_type) from None
+        out = StreamEvent(ev, raw, self.file, pos, in_file, ack)
+        self.ctx = context_after(ev, self.ctx)
+        if ev.type_code == T.ROTATE:
+            self.file = bytes(ev.body.next_file).decode("utf-8", "replace")
+            self.pos = ev.body.position
+            if in_file or not self._in_txn:
+                self._ended_txn_at(self.file, self.pos)
+            return out
+        if in_file:
+            self.pos = log_pos
+            self._track(ev)
+        return out
+
+    def _track(self, ev: Event) -> None:
+        code = ev.type_code
+        if code in (T.GTID, T.GTID_TAGGED, T.ANONYMOUS_GTID):
+            self._gtid, self._mariadb_gtid, self._in_txn = gtid_text(ev), False, False
+            return
+        if code == T.MARIADB_GTID:
+            self._gtid, self._mariadb_gtid = gtid_text(ev), True
+            self._in_txn = not ev.body.flags2 & 1  # not standalone: BEGIN is implied
+            return
+        if code in (T.QUERY, T.QUERY_COMPRESSED):
+            q = bytes(ev.body.query).strip().upper()
+            if q in (b"BEGIN", b"XA START") or q.startswith(b"XA START"):
+                self._in_txn = True
+                return
+            if self._in_txn and q not in (b"COMMIT", b"ROLLBACK") \
+                    and not q.startswith(b"XA END"):
+                return
+            self._commit()
+            return
+        if code in (T.XID, T.TRANSACTION_PAYLOAD, T.XA_PREPARE):
+            self._commit()
+            return
+        if not self.in_transaction and code not in _IN_GROUP:
+            self._ended_txn_at(self.file, self.pos)  # FDE, PREVIOUS_GTIDS, STOP ...
+
+    def _commit(self) -> None:
+        if self._gtid is not None:
+            if self._mariadb_gtid:
+                self._mariadb.add(self._gtid)
+            else:
+                self._mysql.add(self._gtid)
+        self._gtid, self._in_txn, self._mariadb_gtid = None, False, False
+        self._ended_txn_at(self.file, self.pos)
+
+    def _ended_txn_at(self, file: str, pos: int) -> None:
+        self._resume_at = (file, pos)
+
+    @property
+    def resume(self) -> Resume:
+        """Built when asked: the GTIDs only change where a transaction ends."""
+        file, pos = self._resume_at
+        return Resume(file, pos, self._mysql.build() if self.flavor == "mysql" else GtidSet(),
+                      str(self._mariadb))
+
+    @property
+    def in_transaction(self) -> bool:
+        return self._in_txn or self._gtid is not None
+
+
+def _quote(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("'", "''")
+
+
+def _error(payload: bytes) -> StreamError:
+    code = int.from_bytes(payload[1:3], "little")
+    rest = payload[3:]
+    state = ""
+    if rest[:1] == b"#":
+        state, rest = rest[1:6].decode("ascii", "replace"), rest[6:]
+    return StreamError(code, rest.decode("utf-8", "replace"), state)
