@@ -20,6 +20,11 @@ class ProtocolError(Exception):
     """The bytes are not what the protocol allows here."""
 
 
+class ConnectionClosed(ProtocolError):
+    """The server closed the connection (possibly inside a packet): unlike
+    other protocol errors, worth a reconnect."""
+
+
 def frame(payload: bytes, seq: int = 0) -> bytes:
     """The packet(s) carrying ``payload``, the first with sequence id ``seq``."""
     out = bytearray()

@@ -19,12 +19,13 @@ event that ended a transaction, and the GTIDs of every transaction ended.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Literal
 
-from binlogkit.codec.context import FormatContext
+from binlogkit.codec.context import CHECKSUM_CRC32, FormatContext
 from binlogkit.codec.describe import gtid_text
-from binlogkit.codec.event import Event, context_after, decode_event
+from binlogkit.codec.event import Event, context_after, decode_event, event_crc
 from binlogkit.codec.types import LOG_EVENT_ARTIFICIAL_F, ROWS_EVENTS, EventType
 from binlogkit.errors import BinlogError
 from binlogkit.gtid import GtidSet, GtidSetBuilder, MariadbGtidState
@@ -38,7 +39,7 @@ from binlogkit.protocol.commands import (
     register_replica,
     semisync_ack,
 )
-from binlogkit.protocol.packets import PacketReader, ProtocolError, frame
+from binlogkit.protocol.packets import ConnectionClosed, PacketReader, ProtocolError, frame
 
 T = EventType
 Flavor = Literal["mysql", "mariadb"]
@@ -145,12 +146,14 @@ class ReplicaProtocol:
         self._register = (host, user, port)
         self._reader = PacketReader()
         self.ctx = FormatContext()
+        self._fde_seen = False
         self.file = start.file
         self.pos = start.pos
         self._ended = False
         # transaction tracking for resume points
         self._in_txn = False
         self._gtid: str | None = None
+        self._opened = False  # a GTID event was seen, its transaction not ended
         self._mariadb_gtid = False
         self._mysql = GtidSetBuilder(GtidSet.parse(start.gtids) if (
             start.gtids is not None and flavor == "mysql") else None)
@@ -224,7 +227,7 @@ class ReplicaProtocol:
 
     def receive_data(self, data: bytes) -> None:
         if not data:
-            raise ProtocolError("the server closed the connection")
+            raise ConnectionClosed("the server closed the connection")
         self._reader.feed(data)
 
     def next_event(self) -> StreamEvent | _Marker:
@@ -244,9 +247,13 @@ class ReplicaProtocol:
             raise ProtocolError(f"a binlog event packet (00) expected, found 0x{payload[0]:02x}")
         body = payload[1:]
         ack = False
-        if self.semi_sync and body[:1] == bytes([SEMISYNC_MAGIC]) and len(body) >= 2 + 19:
+        if self.semi_sync and _has_semisync_header(body):
             ack = bool(body[1] & SEMISYNC_NEED_ACK)
             body = body[2:]
+            if ack:
+                # the source restarts its packet numbering after an event it
+                # wants an ACK for (the ACK comes in as a new command)
+                self._reader.reset_sequence()
         return self._event(bytes(body), ack)
 
     # ---------------------------------------------------------------- events
@@ -259,13 +266,22 @@ class ReplicaProtocol:
         artificial = bool(flags & LOG_EVENT_ARTIFICIAL_F)
         in_file = not heartbeat and not artificial and log_pos != 0
         pos = log_pos - len(raw) if in_file else self.pos
+        ctx = self.ctx
+        if not self._fde_seen and not ctx.crc and len(raw) >= 23 and code != T.FORMAT_DESCRIPTION \
+                and event_crc(raw[:-4], code) == int.from_bytes(raw[-4:], "little"):
+            # before the first FORMAT_DESCRIPTION (the artificial ROTATE that
+            # opens every dump) the checksum setting is unknown: the server
+            # appends a CRC32 when its binlog_checksum is CRC32
+            ctx = dataclasses.replace(ctx, checksum_alg=CHECKSUM_CRC32)
         try:
-            ev = decode_event(raw, self.ctx, pos=pos, verify=self.verify,
+            ev = decode_event(raw, ctx, pos=pos, verify=self.verify,
                               file=self.file or None)
         except BinlogError as exc:
             raise BinlogError(f"{exc.expected} (streamed from the server)", file=exc.file,
                               offset=exc.offset, event_type=exc.event_type) from None
         out = StreamEvent(ev, raw, self.file, pos, in_file, ack)
+        if ev.type_code == T.FORMAT_DESCRIPTION:
+            self._fde_seen = True
         self.ctx = context_after(ev, self.ctx)
         if ev.type_code == T.ROTATE:
             self.file = bytes(ev.body.next_file).decode("utf-8", "replace")
@@ -282,9 +298,10 @@ class ReplicaProtocol:
         code = ev.type_code
         if code in (T.GTID, T.GTID_TAGGED, T.ANONYMOUS_GTID):
             self._gtid, self._mariadb_gtid, self._in_txn = gtid_text(ev), False, False
+            self._opened = True  # an ANONYMOUS_GTID opens a transaction too
             return
         if code == T.MARIADB_GTID:
-            self._gtid, self._mariadb_gtid = gtid_text(ev), True
+            self._gtid, self._mariadb_gtid, self._opened = gtid_text(ev), True, True
             self._in_txn = not ev.body.flags2 & 1  # not standalone: BEGIN is implied
             return
         if code in (T.QUERY, T.QUERY_COMPRESSED):
@@ -292,9 +309,8 @@ class ReplicaProtocol:
             if q in (b"BEGIN", b"XA START") or q.startswith(b"XA START"):
                 self._in_txn = True
                 return
-            if self._in_txn and q not in (b"COMMIT", b"ROLLBACK") \
-                    and not q.startswith(b"XA END"):
-                return
+            if self._in_txn and q not in (b"COMMIT", b"ROLLBACK"):
+                return  # XA END included: the XA_PREPARE after it ends the transaction
             self._commit()
             return
         if code in (T.XID, T.TRANSACTION_PAYLOAD, T.XA_PREPARE):
@@ -310,6 +326,7 @@ class ReplicaProtocol:
             else:
                 self._mysql.add(self._gtid)
         self._gtid, self._in_txn, self._mariadb_gtid = None, False, False
+        self._opened = False
         self._ended_txn_at(self.file, self.pos)
 
     def _ended_txn_at(self, file: str, pos: int) -> None:
@@ -317,14 +334,43 @@ class ReplicaProtocol:
 
     @property
     def resume(self) -> Resume:
-        """Built when asked: the GTIDs only change where a transaction ends."""
+        """Built when asked: the GTIDs only change where a transaction ends.
+        MariaDB's are a GTID position (the last GTID of each domain), what
+        ``@slave_connect_state`` takes."""
         file, pos = self._resume_at
         return Resume(file, pos, self._mysql.build() if self.flavor == "mysql" else GtidSet(),
-                      str(self._mariadb))
+                      str(self._mariadb.pos))
+
+    @property
+    def resume_point(self) -> tuple[str, int]:
+        """``(file, pos)`` of :attr:`resume`, without building the GTID set."""
+        return self._resume_at
 
     @property
     def in_transaction(self) -> bool:
-        return self._in_txn or self._gtid is not None
+        return self._in_txn or self._opened or self._gtid is not None
+
+    def inherit_gtids(self, previous: ReplicaProtocol) -> None:
+        """Continue ``previous``'s GTID tracking (a reconnect by file and
+        position): :attr:`resume` then holds the GTIDs of both sessions."""
+        if previous.flavor == self.flavor:
+            self._mysql.update(previous._mysql.build())
+            for g in previous._mariadb:
+                self._mariadb.add(g)
+
+
+def _event_size(data: bytes | memoryview, at: int) -> int:
+    return int.from_bytes(data[at + 9:at + 13], "little")
+
+
+def _has_semisync_header(body: bytes | memoryview) -> bool:
+    """Does ``body`` start with the semi-sync header (EF, flag) rather than an
+    event? Told apart by the event's own size field, so a source that does not
+    add headers (no semi-sync plugin) never has an event's first byte taken
+    for one."""
+    if len(body) < 2 + 19 or body[0] != SEMISYNC_MAGIC or body[1] > 1:
+        return False
+    return _event_size(body, 2) == len(body) - 2 and _event_size(body, 0) != len(body)
 
 
 def _quote(text: str) -> str:
