@@ -14,9 +14,20 @@ def main() -> None:
 
 
 def _register() -> None:
-    from binlogkit.cli import checksum, dump, gtid, lab, parallelism, replay, rewrite, stats
+    from binlogkit.cli import (
+        checksum,
+        dump,
+        fetch,
+        gtid,
+        lab,
+        parallelism,
+        replay,
+        rewrite,
+        stats,
+    )
 
     main.add_command(dump.dump)
+    main.add_command(fetch.fetch)
     main.add_command(stats.stats)
     main.add_command(rewrite.rewrite)
     main.add_command(lab.lab)
