@@ -47,7 +47,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -158,6 +158,26 @@ def _chunks(lo: int, hi: int) -> Iterator[tuple[int, int]]:
         yield a, min(a + CHUNK - 1, hi)
 
 
+def run_workload(cur: Any, n: int, rewrite: Callable[[str], str] | None = None) -> None:
+    """The workload on ``cur`` (tables of :data:`TABLES` in the current
+    database): ``n`` rows inserted per table, the first ``n/2`` updated, the
+    last ``n/4`` deleted, one ``CHUNK``-row statement per table per
+    transaction. ``rewrite`` adapts each statement (e.g. for a server without
+    the SEQUENCE engine)."""
+
+    def run(templates: dict[str, str], lo: int, hi: int) -> None:
+        for a, b in _chunks(lo, hi):
+            cur.execute("BEGIN")
+            for sql in templates.values():
+                text = sql.format(a=a, b=b)
+                cur.execute(rewrite(text) if rewrite is not None else text)
+            cur.execute("COMMIT")
+
+    run(INSERTS, 1, n)
+    run(UPDATES, 1, n // 2)
+    run(DELETES, n - n // 4 + 1, n)
+
+
 def build_binlog(dest: Path, rows_per_table: int) -> None:
     """Run the workload on a fresh MariaDB and copy its binlog to ``dest``.
 
@@ -186,17 +206,7 @@ def build_binlog(dest: Path, rows_per_table: int) -> None:
             cur.execute("FLUSH BINARY LOGS")  # the benchmark file holds the workload only
             cur.execute("SHOW MASTER STATUS")
             first = str(cur.fetchone()[0])
-
-            def run(templates: dict[str, str], lo: int, hi: int) -> None:
-                for a, b in _chunks(lo, hi):
-                    cur.execute("BEGIN")
-                    for sql in templates.values():
-                        cur.execute(sql.format(a=a, b=b))
-                    cur.execute("COMMIT")
-
-            run(INSERTS, 1, n)
-            run(UPDATES, 1, n // 2)
-            run(DELETES, n - n // 4 + 1, n)
+            run_workload(cur, n)
             cur.execute("FLUSH BINARY LOGS")
         conn.close()
         files = [p for p in srv.binlog_files() if p.name == first]
@@ -220,8 +230,15 @@ def decode_binlogkit(path: Path) -> int:
     first ``.value``): those are forced."""
     from binlogkit.io.rows import row_events  # noqa: PLC0415
 
-    rows = 0
-    for rev in row_events(path):
+    return touch_rows(row_events(path))[1]
+
+
+def touch_rows(revs: Iterable[Any]) -> tuple[int, int]:
+    """(row events, row changes) of binlogkit ``RowEvent``s, every MySQL JSON
+    value forced (``.value``); the other values are decoded already."""
+    events = rows = 0
+    for rev in revs:
+        events += 1
         rows += len(rev.rows)
         json_keys = [c.key for c in rev.columns if c.type == 245]
         if not json_keys:
@@ -232,7 +249,7 @@ def decode_binlogkit(path: Path) -> int:
                     v = image.get(key) if image is not None else None
                     if v is not None:
                         v.value  # noqa: B018
-    return rows
+    return events, rows
 
 
 # ---------------------------------------------------------------------------- (c) mysql-replication

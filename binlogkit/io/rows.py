@@ -68,16 +68,19 @@ def row_events(
     for ev in reader:
         if ev.type_code == EventType.TRANSACTION_PAYLOAD:
             for inner in inner_events(ev, verify=verify_checksum, file=reader.name):
-                out = _handle(inner, maps, reader.name)
+                out = handle_event(inner, maps, reader.name)
                 if out is not None:
                     yield out
             continue
-        out = _handle(ev, maps, reader.name)
+        out = handle_event(ev, maps, reader.name)
         if out is not None:
             yield out
 
 
-def _handle(ev: Event, maps: TableMaps, file: str | None) -> RowEvent | None:
+def handle_event(ev: Event, maps: TableMaps, file: str | None) -> RowEvent | None:
+    """Remember a TABLE_MAP (None), decode a row event (its RowEvent, ``file``
+    naming where it came from), pass over anything else (None). Shared with
+    :mod:`binlogkit.protocol.rows`."""
     if ev.type_code == EventType.TABLE_MAP:
         maps.see(ev)
         return None
