@@ -124,10 +124,11 @@ def stream_binlogkit(srv: Any, file: str) -> tuple[int, int]:
     """(a): (row events, row changes), every value decoded."""
     from binlogkit.protocol.blocking import BinlogStream  # noqa: PLC0415
     from binlogkit.protocol.replica import Start  # noqa: PLC0415
-    from binlogkit.protocol.rows import stream_row_events  # noqa: PLC0415
+    from binlogkit.protocol.rows import ROW_STREAM_TYPES, stream_row_events  # noqa: PLC0415
 
     with BinlogStream(srv.connect, Start(file, 4), server_id=_server_id(), blocking=False,
-                      heartbeat=None, reconnect=False, verify_checksum=True) as stream:
+                      heartbeat=None, reconnect=False, verify_checksum=True,
+                      types=ROW_STREAM_TYPES) as stream:
         return touch_rows(stream_row_events(stream))
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -112,8 +112,10 @@ class BinlogStream:
                  heartbeat: float | None = 30.0, semi_sync: bool = False,
                  verify_checksum: bool = True, auto_ack: bool = True, reconnect: bool = True,
                  max_backoff: float = 30.0, max_attempts: int | None = None,
-                 on_reconnect: Callable[[int, BaseException], None] | None = None) -> None:
+                 on_reconnect: Callable[[int, BaseException], None] | None = None,
+                 types: Collection[int] | None = None) -> None:
         self._connect = connect
+        self.types = types
         self.server_id = server_id or random.randint(0x40000000, 0x7FFFFFFF)
         self.flavor = flavor
         self.start = start
@@ -148,7 +150,7 @@ class BinlogStream:
                 row = cur.fetchone()
                 if not row or str(row[0]) in ("0", "OFF"):
                     raise StreamError(1381, "binary logging is not enabled on the server")
-            proto = ReplicaProtocol(flavor, start, server_id=self.server_id,
+            proto = ReplicaProtocol(flavor, start, server_id=self.server_id, types=self.types,
                                     blocking=self.blocking, heartbeat=self.heartbeat,
                                     semi_sync=self.semi_sync, verify_checksum=self.verify)
             with conn.cursor() as cur:

@@ -20,13 +20,17 @@ event that ended a transaction, and the GTIDs of every transaction ended.
 from __future__ import annotations
 
 import dataclasses
+import zlib
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Literal
 
 from binlogkit.codec.context import CHECKSUM_CRC32, FormatContext
 from binlogkit.codec.describe import gtid_text
 from binlogkit.codec.event import Event, context_after, decode_event, event_crc
-from binlogkit.codec.types import LOG_EVENT_ARTIFICIAL_F, ROWS_EVENTS, EventType
+from binlogkit.codec.events.rows import parse_rows_common
+from binlogkit.codec.header import HEADER_V4_FIXED, MIN_HEADER_LEN
+from binlogkit.codec.types import LOG_EVENT_ARTIFICIAL_F, ROWS_EVENTS, TWO_BITMAPS, EventType
 from binlogkit.errors import BinlogError
 from binlogkit.gtid import GtidSet, GtidSetBuilder, MariadbGtidState
 from binlogkit.protocol.commands import (
@@ -43,6 +47,12 @@ from binlogkit.protocol.packets import ConnectionClosed, PacketReader, ProtocolE
 
 T = EventType
 Flavor = Literal["mysql", "mariadb"]
+# events decoded even when the caller did not ask for them: they set the
+# format context, name files, or start and end transactions
+_CONTROL = frozenset({T.FORMAT_DESCRIPTION, T.ROTATE, T.STOP, T.START_V3, T.GTID, T.GTID_TAGGED,
+                      T.ANONYMOUS_GTID, T.MARIADB_GTID, T.QUERY, T.QUERY_COMPRESSED, T.XID,
+                      T.TRANSACTION_PAYLOAD, T.XA_PREPARE, T.PREVIOUS_GTIDS, T.GTID_LIST,
+                      T.BINLOG_CHECKPOINT, T.START_ENCRYPTION})
 # events that belong to the statement or transaction around them
 _IN_GROUP = ROWS_EVENTS | {T.TABLE_MAP, T.ROWS_QUERY, T.ANNOTATE_ROWS, T.INTVAR, T.RAND,
                            T.USER_VAR, T.BEGIN_LOAD_QUERY, T.APPEND_BLOCK}
@@ -133,9 +143,11 @@ class ReplicaProtocol:
     def __init__(self, flavor: Flavor, start: Start, *, server_id: int,
                  blocking: bool = True, heartbeat: float | None = 30.0,
                  semi_sync: bool = False, verify_checksum: bool = True,
-                 host: str = "", user: str = "", port: int = 0) -> None:
+                 host: str = "", user: str = "", port: int = 0,
+                 types: Collection[int] | None = None) -> None:
         if not 1 <= server_id <= 0xFFFFFFFF:
             raise ValueError("server_id must be 1 .. 2^32-1")
+        self.types = None if types is None else frozenset(types)
         self.flavor = flavor
         self.start = start
         self.server_id = server_id
@@ -196,7 +208,7 @@ class ReplicaProtocol:
         self._reader.reset_sequence()
         flags = 0 if self.blocking else BINLOG_DUMP_NON_BLOCK
         s = self.start
-        if self.flavor == "mariadb":
+        if self.flavor == "mariadb" and (self.types is None or T.ANNOTATE_ROWS in self.types):
             flags |= BINLOG_SEND_ANNOTATE_ROWS_EVENT
             if s.gtids is not None:
                 return frame(binlog_dump(self.server_id, "", 4, flags), 0)
@@ -231,37 +243,64 @@ class ReplicaProtocol:
         self._reader.feed(data)
 
     def next_event(self) -> StreamEvent | _Marker:
-        if self._ended:
-            return END
-        payload = self._reader.next_payload()
-        if payload is None:
-            return NEED_DATA
-        head = payload[:1]
-        if head == b"\xff":
-            self._ended = True
-            raise _error(payload)
-        if head == b"\xfe" and len(payload) < 9:
-            self._ended = True
-            return END
-        if head != b"\x00":
-            raise ProtocolError(f"a binlog event packet (00) expected, found 0x{payload[0]:02x}")
-        body = payload[1:]
-        ack = False
-        if self.semi_sync and _has_semisync_header(body):
-            ack = bool(body[1] & SEMISYNC_NEED_ACK)
-            body = body[2:]
-            if ack:
-                # the source restarts its packet numbering after an event it
-                # wants an ACK for (the ACK comes in as a new command)
-                self._reader.reset_sequence()
-        return self._event(bytes(body), ack)
+        while True:
+            if self._ended:
+                return END
+            payload = self._reader.next_payload()
+            if payload is None:
+                return NEED_DATA
+            head = payload[:1]
+            if head == b"\xff":
+                self._ended = True
+                raise _error(payload)
+            if head == b"\xfe" and len(payload) < 9:
+                self._ended = True
+                return END
+            if head != b"\x00":
+                raise ProtocolError(f"a binlog event packet (00) expected,"
+                                    f" found 0x{payload[0]:02x}")
+            body = payload[1:]
+            ack = False
+            if self.semi_sync and _has_semisync_header(body):
+                ack = bool(body[1] & SEMISYNC_NEED_ACK)
+                body = body[2:]
+                if ack:
+                    # the source restarts its packet numbering after an event it
+                    # wants an ACK for (the ACK comes in as a new command)
+                    self._reader.reset_sequence()
+            raw = bytes(body)
+            if self.types is not None and not ack and raw[4:5] and raw[4] not in self.types:
+                self._pass_over(raw)
+                continue
+            return self._event(raw, ack)
+
+    def _pass_over(self, raw: bytes) -> None:
+        """An event the caller did not ask for (``types``): not returned, but
+        its CRC is checked and its position kept; control events are still
+        decoded, for the resume points."""
+        code = raw[4]
+        if code in _CONTROL or not self._fde_seen or len(raw) < MIN_HEADER_LEN \
+                or self.ctx.header_len != MIN_HEADER_LEN:
+            self._event(raw, False)
+            return
+        _, _, _, size, log_pos, flags = HEADER_V4_FIXED.unpack_from(raw)
+        if size != len(raw) or (self.ctx.crc and self.verify and zlib.crc32(
+                memoryview(raw)[:-4]) != int.from_bytes(raw[-4:], "little")):
+            self._event(raw, False)  # the full path says what is wrong
+            return
+        if log_pos and not flags & LOG_EVENT_ARTIFICIAL_F:
+            self.pos = log_pos
 
     # ---------------------------------------------------------------- events
 
     def _event(self, raw: bytes, ack: bool) -> StreamEvent:
+        code = raw[4] if len(raw) > 4 else -1
+        if code in ROWS_EVENTS and self._fde_seen:
+            fast = self._row_event(raw, code, ack)
+            if fast is not None:
+                return fast
         log_pos = int.from_bytes(raw[13:17], "little") if len(raw) >= 19 else 0
         flags = int.from_bytes(raw[17:19], "little") if len(raw) >= 19 else 0
-        code = raw[4] if len(raw) > 4 else -1
         heartbeat = code in (T.HEARTBEAT, T.HEARTBEAT_V2)
         artificial = bool(flags & LOG_EVENT_ARTIFICIAL_F)
         in_file = not heartbeat and not artificial and log_pos != 0
@@ -293,6 +332,32 @@ class ReplicaProtocol:
             self.pos = log_pos
             self._track(ev)
         return out
+
+    def _row_event(self, raw: bytes, code: int, ack: bool) -> StreamEvent | None:
+        """A row event of the file, the common case, framed without the generic
+        decoder: a row event changes no context and ends no transaction. None
+        when anything is unusual (the generic path then decodes or raises)."""
+        ctx = self.ctx
+        if ctx.permuted or ctx.header_len != MIN_HEADER_LEN:
+            return None
+        ts, _, server_id, size, log_pos, flags = HEADER_V4_FIXED.unpack_from(raw)
+        if size != len(raw) or not log_pos or flags & LOG_EVENT_ARTIFICIAL_F:
+            return None
+        end, checksum = size, None
+        if ctx.crc:
+            end -= 4
+            checksum = int.from_bytes(raw[end:], "little")
+            if self.verify and zlib.crc32(memoryview(raw)[:end]) != checksum:
+                return None
+        body = parse_rows_common(raw[MIN_HEADER_LEN:end], ctx.post_header_len(code),
+                                 code in TWO_BITMAPS)
+        if body is None:
+            return None
+        pos = log_pos - size
+        ev = Event(type_code=code, timestamp=ts, server_id=server_id, body=body,
+                   log_pos=log_pos, flags=flags, checksum=checksum, pos=pos, size=size, ctx=ctx)
+        self.pos = log_pos
+        return StreamEvent(ev, raw, self.file, pos, True, ack)
 
     def _track(self, ev: Event) -> None:
         code = ev.type_code

@@ -5,7 +5,8 @@ counterpart of :func:`binlogkit.io.rows.row_events`.
     from binlogkit.protocol.replica import Start
     from binlogkit.protocol.rows import stream_row_events
 
-    with BinlogStream(connect, Start("binlog.000001", 4), blocking=False) as stream:
+    with BinlogStream(connect, Start("binlog.000001", 4), blocking=False,
+                      types=ROW_STREAM_TYPES) as stream:
         for rev in stream_row_events(stream):
             for row in rev.rows:
                 ...
@@ -35,9 +36,12 @@ from binlogkit.io.rows import RowEvent, handle_event
 from binlogkit.protocol.blocking import Discard
 from binlogkit.protocol.replica import StreamEvent
 
-__all__ = ["RowEvent", "stream_row_events"]
+__all__ = ["ROW_STREAM_TYPES", "RowEvent", "stream_row_events"]
 
 _WANTED = frozenset(ROWS_EVENTS | {EventType.TABLE_MAP})
+# what a stream feeding stream_row_events needs (BinlogStream(types=...)):
+# other events are framed and CRC-checked but not decoded or returned
+ROW_STREAM_TYPES = _WANTED | {EventType.TRANSACTION_PAYLOAD}
 _PAYLOAD = EventType.TRANSACTION_PAYLOAD
 
 
