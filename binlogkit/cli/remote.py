@@ -85,8 +85,9 @@ def probe(url_text: str, opts: ConnectOptions, *, list_files: bool) -> Remote:
 def open_stream(remote: Remote, start: Start, *, follow: bool, server_id: int | None,
                 heartbeat: float | None, verify: bool) -> BinlogStream:
     """A BinlogStream on ``remote``: blocking when ``follow``. The first
-    connection's failure is a ServerError; later ones (reconnects) are
-    retried."""
+    connection's failure is a ServerError; later ones (reconnects) keep the
+    error number, so the stream retries what can pass (2003: the server is
+    restarting) and stops on what cannot (1045: access denied)."""
     first = True
 
     def opener() -> pymysql.connections.Connection[Any]:
@@ -96,7 +97,7 @@ def open_stream(remote: Remote, start: Start, *, follow: bool, server_id: int | 
         except ServerError as exc:
             if first:
                 raise
-            raise pymysql.err.OperationalError(2003, str(exc)) from None
+            raise pymysql.err.OperationalError(exc.code or 2003, str(exc)) from None
         finally:
             first = False
 

@@ -54,7 +54,13 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 class ServerError(Exception):
     """A server URL is malformed or a server cannot be reached or queried.
-    The text is safe to print: it never holds a password."""
+    The text is safe to print: it never holds a password. ``code`` is the
+    server's or client's error number when there is one (1045: access denied,
+    2003: cannot connect)."""
+
+    def __init__(self, message: str, code: int | None = None) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 def is_server_url(text: str) -> bool:
@@ -418,7 +424,9 @@ def connect(url: ServerURL, opts: ConnectOptions) -> pymysql.connections.Connect
         return pymysql.connect(**kw)
     except (pymysql.MySQLError, OSError, ValueError) as exc:
         text = _scrub(_error_text(exc), s.password, url.password)
-        raise ServerError(f"{url.display}: cannot connect: {text}") from None
+        code = exc.args[0] if isinstance(exc, pymysql.MySQLError) and exc.args \
+            and isinstance(exc.args[0], int) else None
+        raise ServerError(f"{url.display}: cannot connect: {text}", code) from None
 
 
 def query_one(url: ServerURL, opts: ConnectOptions, sql: str) -> tuple[Any, ...]:
