@@ -1045,3 +1045,14 @@ def test_types_filter_returns_only_what_was_asked(path: Path) -> None:
     assert [(i.pos, i.raw) for i in got[:-1]] == [
         (i.pos, i.raw) for i in all_items if i.event.type_code in wanted]
     assert some.resume == every.resume and some.pos == every.pos
+
+
+def test_mariadb_gtid_start_with_a_types_filter() -> None:
+    """MariaDB, a GTID start and types without ANNOTATE_ROWS: still
+    COM_BINLOG_DUMP with an empty file (the GTIDs go in @slave_connect_state),
+    just without the annotate flag."""
+    p = ReplicaProtocol("mariadb", Start(gtids="0-1-57"), server_id=9,
+                        types={T.TABLE_MAP})
+    payload = p.dump_packet()[4:]
+    assert payload[0] == 0x12 and payload[5:7] == b"\x00\x00" and payload[11:] == b""
+    assert "SET @slave_connect_state = '0-1-57'" in p.setup_queries()

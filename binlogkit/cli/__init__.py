@@ -24,6 +24,7 @@ def _register() -> None:
         replay,
         rewrite,
         stats,
+        tail,
     )
 
     main.add_command(dump.dump)
@@ -35,6 +36,7 @@ def _register() -> None:
     main.add_command(replay.replay)
     main.add_command(checksum.checksum)
     main.add_command(parallelism.parallelism)
+    main.add_command(tail.tail)
 
 
 _register()

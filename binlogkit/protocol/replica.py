@@ -208,8 +208,9 @@ class ReplicaProtocol:
         self._reader.reset_sequence()
         flags = 0 if self.blocking else BINLOG_DUMP_NON_BLOCK
         s = self.start
-        if self.flavor == "mariadb" and (self.types is None or T.ANNOTATE_ROWS in self.types):
-            flags |= BINLOG_SEND_ANNOTATE_ROWS_EVENT
+        if self.flavor == "mariadb":
+            if self.types is None or T.ANNOTATE_ROWS in self.types:
+                flags |= BINLOG_SEND_ANNOTATE_ROWS_EVENT
             if s.gtids is not None:
                 return frame(binlog_dump(self.server_id, "", 4, flags), 0)
             return frame(binlog_dump(self.server_id, s.file, s.pos, flags), 0)
