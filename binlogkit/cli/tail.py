@@ -19,6 +19,33 @@ from binlogkit.cli.servers import (
     connection_options,
 )
 
+# client errors a reconnect may cure: can't connect (a restarting server),
+# server gone, connection lost (binlogkit.protocol.blocking retries these)
+_TRANSIENT = frozenset({2003, 2006, 2013})
+
+
+def _connector(url: ServerURL, opts: ConnectOptions) -> Any:
+    """``connect`` for the consumer. The first connection's failure is a
+    ServerError (one line, exit 2); later ones (the stream reconnecting after
+    a lost connection or a server restart) are re-raised as the PyMySQL
+    error the stream driver knows, so it retries them with backoff instead
+    of the consumer ending."""
+    import pymysql  # noqa: PLC0415
+
+    connected = [False]
+
+    def open_connection() -> Any:
+        try:
+            conn = connect(url, opts)
+        except ServerError as exc:
+            if connected[0] and exc.code in _TRANSIENT:
+                raise pymysql.err.OperationalError(exc.code, str(exc)) from None
+            raise
+        connected[0] = True
+        return conn
+
+    return open_connection
+
 
 @click.command()
 @click.argument("url")
@@ -55,9 +82,14 @@ def tail(url: str, checkpoint_path: str, fmt: str, snapshot_mode: str,
     """Print the row changes of the server at URL (mysql:// or mariadb://)
     as JSON Lines: op, before, after, source. Ctrl-C stops after the current
     transaction and saves the checkpoint."""
-    from binlogkit.cdc.checkpoint import FileCheckpointStore, SqliteCheckpointStore  # noqa: PLC0415
+    from binlogkit.cdc.checkpoint import (  # noqa: PLC0415
+        CheckpointError,
+        FileCheckpointStore,
+        SqliteCheckpointStore,
+    )
     from binlogkit.cdc.consumer import CdcError, Consumer, Status  # noqa: PLC0415
     from binlogkit.cdc.sinks import JsonLinesSink  # noqa: PLC0415
+    from binlogkit.cdc.snapshot import SnapshotError  # noqa: PLC0415
     from binlogkit.protocol.blocking import ConnectionLost  # noqa: PLC0415
     from binlogkit.protocol.replica import StreamError  # noqa: PLC0415
 
@@ -78,7 +110,7 @@ def tail(url: str, checkpoint_path: str, fmt: str, snapshot_mode: str,
             shown[0] = now
             click.echo("\r" + st.line().ljust(70), err=True, nl=False)
 
-    consumer = Consumer(lambda: connect(parsed, conn_opts), sink, store,
+    consumer = Consumer(_connector(parsed, conn_opts), sink, store,
                         snapshot=snapshot_mode, include=list(include),  # type: ignore[arg-type]
                         exclude=list(exclude), server_id=server_id, heartbeat=heartbeat,
                         batch=batch, on_status=status if sys.stderr.isatty() else None)
@@ -94,7 +126,8 @@ def tail(url: str, checkpoint_path: str, fmt: str, snapshot_mode: str,
     old_term = signal.signal(signal.SIGTERM, on_signal)
     try:
         consumer.run(follow=follow)
-    except (CdcError, ServerError, StreamError, ConnectionLost) as exc:
+    except (CdcError, ServerError, StreamError, ConnectionLost, CheckpointError,
+            SnapshotError) as exc:
         fail(str(exc))
     finally:
         signal.signal(signal.SIGINT, old_int)
