@@ -171,6 +171,10 @@ class Consumer:
             self.status.snapshot_rows += len(txn.changes)
         self.sink.flush()
         cp = Checkpoint(position, history.to_json(), None, flavor, server_uuid)
+        if self._transactional():  # the sink keeps the checkpoint: an empty transaction
+            end = Txn(id=f"snapshot:{position.file}:{position.pos}", changes=[], end=position,
+                      snapshot=True)
+            self.sink.write_with_checkpoint(end, cp)  # type: ignore[attr-defined]
         self._save(cp)
         return cp
 
@@ -185,8 +189,9 @@ class Consumer:
         start = Start(pos.file, pos.pos) if same_server else Start(gtids=pos.gtids)
         redeliver_until = cp.in_flight
         builder = TxnBuilder(flavor, gtids=pos.gtids, schemas=history.schemas(), filters=flt)
-        pending: list[Txn] = []
+        pending: list[tuple[Txn, Checkpoint]] = []
         last_flush = time.monotonic()
+        history_json = history.to_json()  # changes only with DDL
         stream = BinlogStream(self.connect, start, server_id=self.server_id, flavor=flavor,  # type: ignore[arg-type]
                               blocking=follow, heartbeat=self.heartbeat)
         with stream:
@@ -204,23 +209,24 @@ class Consumer:
                     for db, sql in getattr(txn, "ddl", []):
                         if history.apply_ddl(db, sql):
                             builder.set_schemas(history.schemas())
+                            history_json = history.to_json()
                     if redeliver_until is not None:
                         txn.redelivered = True
                         self.status.redelivered += 1
                         if txn.id == redeliver_until:
                             redeliver_until = None
-                    pending.append(txn)
+                    cp = Checkpoint(txn.end, history_json, None, flavor, server_uuid)
+                    pending.append((txn, cp))
                     self.lag.transaction(txn.ts_ms)
                     self.status.transactions += 1
                     self.status.changes += len(txn.changes)
-                    cp = Checkpoint(txn.end, history.to_json(), None, flavor, server_uuid)
                     if len(pending) >= self.batch \
                             or time.monotonic() - last_flush >= self.flush_interval:
-                        self._deliver(pending, cp)
+                        self._deliver(pending)
                         pending, last_flush = [], time.monotonic()
                 idle = item.type_name in ("HEARTBEAT", "HEARTBEAT_V2")
                 if pending and idle:  # the source has nothing newer: acknowledge now
-                    self._deliver(pending, cp)
+                    self._deliver(pending)
                     pending, last_flush = [], time.monotonic()
                 self.status.lag = self.lag.seconds()
                 if self.on_status is not None:
@@ -228,22 +234,23 @@ class Consumer:
                 if self.stop_event.is_set() and not builder.in_transaction:
                     break
         if pending:
-            self._deliver(pending, cp)
-        return cp
+            self._deliver(pending)
+        return self.checkpoint or cp
 
-    def _deliver(self, txns: list[Txn], after: Checkpoint) -> None:
-        """Hand ``txns`` to the sink and move the checkpoint past them once it
-        acknowledged them."""
+    def _deliver(self, batch: list[tuple[Txn, Checkpoint]]) -> None:
+        """Hand the transactions to the sink and move the checkpoint past them
+        once it acknowledged them; each carries the checkpoint (position and
+        schema history) as of its own end."""
         if self._transactional():
-            for txn in txns:
-                self.sink.write_with_checkpoint(txn, Checkpoint(  # type: ignore[attr-defined]
-                    txn.end, after.schema_history, None, after.flavor, after.server_uuid))
-            self.checkpoint = after
+            for txn, cp in batch:
+                self.sink.write_with_checkpoint(txn, cp)  # type: ignore[attr-defined]
+                self.checkpoint = cp
             return
+        after = batch[-1][1]
         before = self.checkpoint or after
-        self._save(Checkpoint(before.position, before.schema_history, txns[-1].id,
+        self._save(Checkpoint(before.position, before.schema_history, batch[-1][0].id,
                               before.flavor, before.server_uuid))
-        for txn in txns:
+        for txn, _ in batch:
             self.sink.write(txn)
         self.sink.flush()
         self._save(after)

@@ -14,6 +14,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from binlogkit.gtid import MariadbGtidPos
+
 
 class Lag:
     """Seconds behind the source, from event timestamps and heartbeats."""
@@ -51,6 +53,12 @@ def wait_for_gtid(conn: Any, gtids: str, timeout: float, *, flavor: str | None =
             row = cur.fetchone()
             flavor = "mariadb" if row and "mariadb" in str(row[0]).lower() else "mysql"
         if flavor == "mariadb":
+            # MASTER_GTID_WAIT follows @@gtid_slave_pos only: on the source
+            # itself, what it logged (@@gtid_current_pos) already counts
+            cur.execute("SELECT @@GLOBAL.gtid_current_pos")
+            current = MariadbGtidPos.parse(str(cur.fetchone()[0] or ""))
+            if current.reached(gtids):
+                return
             cur.execute("SELECT MASTER_GTID_WAIT(%s, %s)", (gtids, timeout))
             done = cur.fetchone()[0] == 0
         else:
