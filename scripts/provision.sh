@@ -2,13 +2,15 @@
 # Install the real servers and reference decoders the tests use (idempotent).
 #   - MariaDB 10.11 + mariadb-binlog + mariadb-test-data (Debian bookworm)
 #   - a Debian sid root holding MySQL 9.7 (mysqld, mysqlbinlog, mysql-testsuite)
+#   - nats-server 2.9 and redis-server 7.0 (Debian bookworm) for binlogkit.lab.brokers
 # Environment: BINLOGKIT_SID_ROOT (default /opt/binlogkit-sid).
 set -euo pipefail
 SID_ROOT=${BINLOGKIT_SID_ROOT:-/opt/binlogkit-sid}
 export DEBIAN_FRONTEND=noninteractive
 
 need=()
-for p in mariadb-server mariadb-client mariadb-test-data debootstrap zstd; do
+for p in mariadb-server mariadb-client mariadb-test-data debootstrap zstd \
+         nats-server redis-server; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || need+=("$p")
 done
 if [ ${#need[@]} -gt 0 ]; then
@@ -37,3 +39,5 @@ if [ ! -x "$SID_ROOT/usr/sbin/mysqld" ] || [ ! -x "$SID_ROOT/usr/bin/mysqlbinlog
 fi
 echo "mariadb: $(mariadbd --version 2>/dev/null | head -1)"
 echo "mysql:   $(chroot "$SID_ROOT" mysqld --version 2>/dev/null | head -1) in $SID_ROOT"
+echo "nats:    $(nats-server --version 2>/dev/null | head -1)"
+echo "redis:   $(redis-server --version 2>/dev/null | head -1)"

@@ -106,3 +106,42 @@ def mariadb_server(server_factory: ServerFactory) -> Server:
 def mysql_server(server_factory: ServerFactory) -> Server:
     """MySQL with the default options (or ``$BINLOGKIT_MYSQL_URL``)."""
     return server_factory("mysql")
+
+
+# --- message brokers (binlogkit.lab.brokers; see docs/lab.md) -------------------
+
+from binlogkit.lab import brokers as _brokers  # noqa: E402
+
+
+def _broker_or_skip(kind: _brokers.BrokerKind) -> None:
+    reason = _brokers.broker_unavailable_reason(kind)
+    if reason:
+        pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def nats_server() -> Iterator[_brokers.BrokerServer]:
+    """A single ``nats-server`` with JetStream (a ``BrokerServer``); skips without the binary."""
+    _broker_or_skip("nats")
+    srv = _brokers.start_nats()
+    yield srv
+    srv.stop(remove_data=True)
+
+
+@pytest.fixture(scope="session")
+def nats_cluster() -> Iterator[list[_brokers.BrokerServer]]:
+    """Three routed JetStream nodes with a meta leader (``list[BrokerServer]``)."""
+    _broker_or_skip("nats")
+    nodes = _brokers.start_nats_cluster(3)
+    yield nodes
+    for node in nodes:
+        node.stop(remove_data=True)
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[_brokers.BrokerServer]:
+    """A ``redis-server`` with ``appendonly yes`` (a ``BrokerServer``); skips without the binary."""
+    _broker_or_skip("redis")
+    srv = _brokers.start_redis()
+    yield srv
+    srv.stop(remove_data=True)
