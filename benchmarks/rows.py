@@ -237,10 +237,14 @@ def touch_rows(revs: Iterable[Any]) -> tuple[int, int]:
     """(row events, row changes) of binlogkit ``RowEvent``s, every MySQL JSON
     value forced (``.value``); the other values are decoded already."""
     events = rows = 0
+    json_cols: dict[int, list[str]] = {}  # by table layout (the columns tuple is shared)
     for rev in revs:
         events += 1
         rows += len(rev.rows)
-        json_keys = [c.key for c in rev.columns if c.type == 245]
+        json_keys = json_cols.get(id(rev.columns))
+        if json_keys is None:
+            json_keys = json_cols[id(rev.columns)] = [c.key for c in rev.columns
+                                                      if c.type == 245]
         if not json_keys:
             continue
         for row in rev.rows:

@@ -242,7 +242,17 @@ class BinlogStream:
                     yield self._discard(replay)
                 return
             assert isinstance(item, StreamEvent)
-            moved, point = proto.resume_point != point, proto.resume_point
+            now = proto.resume_point
+            moved, point = now != point, now
+            if not replay and self._pending_ack is None and not item.ack:
+                # the common case: nothing to recognise, nothing to acknowledge
+                if item.in_file:
+                    if moved:
+                        self._yielded = []
+                    else:
+                        self._yielded.append((item.file, item.pos, item.raw))
+                yield item
+                continue
             out = self._admit(item, replay, moved)
             if not out:
                 continue

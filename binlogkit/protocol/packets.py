@@ -61,6 +61,24 @@ class PacketReader:
     def buffered(self) -> int:
         return len(self._buf)
 
+    def next_event_bytes(self) -> bytes | None:
+        """The common case of a binlog dump, in one copy: the next packet is
+        whole, not split, and starts with the OK byte; returns what follows
+        it. None when that is not so (use :meth:`next_payload`)."""
+        buf = self._buf
+        if len(buf) < 5 or self._parts:
+            return None
+        n = buf[0] | buf[1] << 8 | buf[2] << 16
+        if n >= MAX_PAYLOAD or len(buf) < 4 + n or buf[4] != 0:
+            return None
+        seq = buf[3]
+        if self._seq is not None and seq != (self._seq + 1) & 0xFF:
+            return None  # next_payload raises
+        self._seq = seq
+        data = bytes(buf[5:4 + n])
+        del buf[:4 + n]
+        return data
+
     def next_payload(self) -> bytes | None:
         while True:
             if len(self._buf) < 4:

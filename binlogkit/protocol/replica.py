@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from binlogkit.codec.context import CHECKSUM_CRC32, FormatContext
-from binlogkit.codec.describe import gtid_text
+from binlogkit.codec.describe import gtid_text, uuid_text
 from binlogkit.codec.event import Event, context_after, decode_event, event_crc
 from binlogkit.codec.events.rows import parse_rows_common
 from binlogkit.codec.header import HEADER_V4_FIXED, MIN_HEADER_LEN
@@ -53,6 +53,8 @@ _CONTROL = frozenset({T.FORMAT_DESCRIPTION, T.ROTATE, T.STOP, T.START_V3, T.GTID
                       T.ANONYMOUS_GTID, T.MARIADB_GTID, T.QUERY, T.QUERY_COMPRESSED, T.XID,
                       T.TRANSACTION_PAYLOAD, T.XA_PREPARE, T.PREVIOUS_GTIDS, T.GTID_LIST,
                       T.BINLOG_CHECKPOINT, T.START_ENCRYPTION})
+# control events _pass_over_control tracks from their bytes
+_LIGHT = frozenset({T.XID, T.GTID, T.ANONYMOUS_GTID, T.MARIADB_GTID, T.QUERY})
 # events that belong to the statement or transaction around them
 _IN_GROUP = ROWS_EVENTS | {T.TABLE_MAP, T.ROWS_QUERY, T.ANNOTATE_ROWS, T.INTVAR, T.RAND,
                            T.USER_VAR, T.BEGIN_LOAD_QUERY, T.APPEND_BLOCK}
@@ -247,6 +249,13 @@ class ReplicaProtocol:
         while True:
             if self._ended:
                 return END
+            if not self.semi_sync:
+                raw = self._reader.next_event_bytes()
+                if raw is not None and len(raw) > 4:
+                    if self.types is not None and raw[4] not in self.types:
+                        self._pass_over(raw)
+                        continue
+                    return self._event(raw, False)
             payload = self._reader.next_payload()
             if payload is None:
                 return NEED_DATA
@@ -280,6 +289,8 @@ class ReplicaProtocol:
         its CRC is checked and its position kept; control events are still
         decoded, for the resume points."""
         code = raw[4]
+        if code in _LIGHT and len(raw) >= MIN_HEADER_LEN and self._pass_over_control(raw, code):
+            return
         if code in _CONTROL or not self._fde_seen or len(raw) < MIN_HEADER_LEN \
                 or self.ctx.header_len != MIN_HEADER_LEN:
             self._event(raw, False)
@@ -291,6 +302,63 @@ class ReplicaProtocol:
             return
         if log_pos and not flags & LOG_EVENT_ARTIFICIAL_F:
             self.pos = log_pos
+
+    def _pass_over_control(self, raw: bytes, code: int) -> bool:
+        """The control events a transaction is made of (GTIDs, BEGIN/COMMIT and
+        DDL QUERYs, XID), tracked from their bytes without building an event.
+        False when the event is not in the common form (the caller decodes it)."""
+        ctx = self.ctx
+        if not self._fde_seen or ctx.header_len != MIN_HEADER_LEN or ctx.permuted:
+            return False
+        _, _, server_id, size, log_pos, flags = HEADER_V4_FIXED.unpack_from(raw)
+        if size != len(raw) or not log_pos or flags & LOG_EVENT_ARTIFICIAL_F:
+            return False
+        end = size
+        if ctx.crc:
+            end -= 4
+            if self.verify and zlib.crc32(memoryview(raw)[:end]) != int.from_bytes(
+                    raw[end:size], "little"):
+                return False
+        body = MIN_HEADER_LEN
+        if code == T.XID:
+            self.pos = log_pos
+            self._commit()
+            return True
+        if code in (T.GTID, T.ANONYMOUS_GTID):
+            if end - body < 25:
+                return False
+            self.pos = log_pos
+            gno = int.from_bytes(raw[body + 17:body + 25], "little")
+            self._gtid = (None if code == T.ANONYMOUS_GTID else
+                          f"{uuid_text(raw[body + 1:body + 17])}:{gno}")
+            self._mariadb_gtid, self._in_txn, self._opened = False, False, True
+            return True
+        if code == T.MARIADB_GTID:
+            if end - body < 13:
+                return False
+            self.pos = log_pos
+            seq = int.from_bytes(raw[body:body + 8], "little")
+            domain = int.from_bytes(raw[body + 8:body + 12], "little")
+            self._gtid, self._mariadb_gtid, self._opened = f"{domain}-{server_id}-{seq}", True, True
+            self._in_txn = not raw[body + 12] & 1
+            return True
+        if code == T.QUERY:
+            ph = ctx.post_header_len(code)
+            if ph < 13 or end - body < ph:
+                return False
+            db_len = raw[body + 8]
+            vars_len = int.from_bytes(raw[body + 11:body + 13], "little")
+            start = body + ph + vars_len + db_len + 1
+            if start > end:
+                return False
+            self.pos = log_pos
+            q = raw[start:end].strip().upper()
+            if q in (b"BEGIN", b"XA START") or q.startswith(b"XA START"):
+                self._in_txn = True
+            elif not self._in_txn or q in (b"COMMIT", b"ROLLBACK"):
+                self._commit()
+            return True
+        return False
 
     # ---------------------------------------------------------------- events
 
