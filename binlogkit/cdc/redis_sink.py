@@ -1,0 +1,214 @@
+"""A Redis Streams sink, exactly once (a :class:`~binlogkit.cdc.model.TransactionalSink`).
+
+One stream per table, ``<prefix>:<server>:<schema>.<table>`` (with
+``partitions`` > 1, ``...:<n>``, ``n`` a stable hash (``zlib.crc32``) of the
+primary-key values of the after image, else the before image). Each change is
+one entry with the fields ``op``, ``schema``, ``table``, ``gtid`` ("" when
+none), ``file``, ``pos``, ``row`` (the change's index in its transaction),
+``txn`` (the transaction id) and ``payload`` (the JSON text of
+:func:`~binlogkit.cdc.formats.change_json`, or with ``fmt="debezium"`` of the
+Debezium envelope).
+
+:meth:`RedisStreamsSink.write_with_checkpoint` sends the entries of one
+transaction and ``SET <prefix>:<server>:checkpoint <json>`` in one
+MULTI/EXEC: Redis applies all of it or none, and with AOF on a restart
+(even after SIGKILL) finds the entries and their checkpoint together. A lost
+connection is retried with exponential backoff (``retries``, ``backoff``,
+``max_backoff``); since a MULTI/EXEC whose reply was lost may have been
+applied, the stored checkpoint is read first and the transaction is not sent
+again when it already holds the transaction's end position.
+
+The plain :class:`~binlogkit.cdc.model.Sink` path (``write`` buffers,
+``flush`` sends one MULTI/EXEC per buffered transaction, without checkpoint)
+is at least once; the consumer uses it for snapshot batches only. At most
+``max_buffer`` transactions are buffered before ``write`` flushes them.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import zlib
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Literal, TypeVar
+
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from binlogkit.cdc.formats import change_json, debezium_envelope, plain_value
+from binlogkit.cdc.model import Change, Checkpoint, Txn
+
+Format = Literal["jsonl", "debezium"]
+T = TypeVar("T")
+_RETRYABLE = (redis.ConnectionError, redis.TimeoutError, ConnectionError, TimeoutError)
+
+
+class RedisSinkError(Exception):
+    """The sink gave up (Redis unreachable after every retry)."""
+
+
+class RedisStreamsSink:
+    """Transactions to Redis Streams, exactly once with their checkpoint."""
+
+    def __init__(self, url: str, *, prefix: str = "binlogkit", server: str = "src",
+                 fmt: Format = "jsonl", partitions: int = 1, maxlen: int | None = None,
+                 key_columns: Mapping[str, Sequence[str]] | None = None,
+                 retries: int = 10, backoff: float = 0.2, max_backoff: float = 10.0,
+                 socket_timeout: float = 10.0, max_buffer: int = 100,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        if fmt not in ("jsonl", "debezium"):
+            raise ValueError(f"fmt must be 'jsonl' or 'debezium', not {fmt!r}")
+        if partitions < 1:
+            raise ValueError("partitions must be >= 1")
+        self.url = url
+        self.prefix = prefix
+        self.server = server
+        self.fmt = fmt
+        self.partitions = partitions
+        self.maxlen = maxlen
+        self.key_columns = {k: tuple(v) for k, v in (key_columns or {}).items()}
+        self.retries = retries
+        self.backoff = backoff
+        self.max_backoff = max_backoff
+        self.max_buffer = max(1, max_buffer)
+        self.sleep = sleep
+        # no retries inside redis-py: a resent MULTI/EXEC could apply twice;
+        # this sink retries itself, checking the checkpoint first
+        self.client = redis.Redis.from_url(
+            url, socket_timeout=socket_timeout, socket_connect_timeout=socket_timeout,
+            retry=Retry(NoBackoff(), 0), retry_on_timeout=False)
+        self._buffer: list[Txn] = []
+        self.attempts = 0  # failed attempts so far (for status / tests)
+
+    # ------------------------------------------------------------- naming
+
+    @property
+    def checkpoint_key(self) -> str:
+        return f"{self.prefix}:{self.server}:checkpoint"
+
+    def stream_name(self, schema: str, table: str, partition: int | None = None) -> str:
+        base = f"{self.prefix}:{self.server}:{schema}.{table}"
+        return base if partition is None else f"{base}:{partition}"
+
+    def partition(self, change: Change) -> int:
+        """The partition of ``change``: crc32 of its key values (stable across runs)."""
+        if self.partitions == 1:
+            return 0
+        image = change.after if change.after is not None else change.before
+        image = image or {}
+        src = change.source
+        keys = self.key_columns.get(f"{src.schema}.{src.table}")
+        if keys is None and change.columns is not None:
+            keys = tuple(c.key for c in change.columns if c.primary_key) or None
+        if keys is not None and all(k in image for k in keys):
+            values: Any = [plain_value(image[k]) for k in keys]
+        else:  # no known key: the whole image
+            values = {k: plain_value(v) for k, v in image.items()}
+        text = json.dumps(values, sort_keys=True, separators=(",", ":"), default=str)
+        return zlib.crc32(text.encode()) % self.partitions
+
+    def stream_for(self, change: Change) -> str:
+        src = change.source
+        part = self.partition(change) if self.partitions > 1 else None
+        return self.stream_name(src.schema, src.table, part)
+
+    # ------------------------------------------------------------ entries
+
+    def entry(self, txn: Txn, index: int, change: Change) -> dict[str, str]:
+        if self.fmt == "debezium":
+            payload = debezium_envelope(change, txn, index, name=self.server)
+        else:
+            payload = change_json(change)
+        src = change.source
+        return {"op": change.op, "schema": src.schema, "table": src.table,
+                "gtid": src.gtid or txn.gtid or "", "file": src.file, "pos": str(src.pos),
+                "row": str(index), "txn": txn.id,
+                "payload": json.dumps(payload, separators=(",", ":"), ensure_ascii=False,
+                                      default=str)}
+
+    def _pipeline(self, txn: Txn, checkpoint: Checkpoint | None) -> Any:
+        pipe = self.client.pipeline(transaction=True)
+        for i, change in enumerate(txn.changes):
+            if self.maxlen is None:
+                pipe.xadd(self.stream_for(change), self.entry(txn, i, change))  # type: ignore[arg-type]
+            else:
+                pipe.xadd(self.stream_for(change), self.entry(txn, i, change),  # type: ignore[arg-type]
+                          maxlen=self.maxlen, approximate=True)
+        if checkpoint is not None:
+            pipe.set(self.checkpoint_key, json.dumps(checkpoint.to_json(),
+                                                     separators=(",", ":")))
+        return pipe
+
+    def _execute(self, pipe: Any) -> None:
+        """Send one MULTI/EXEC (a seam for tests)."""
+        pipe.execute()
+
+    # ------------------------------------------------------------- retries
+
+    def _retry(self, what: str, fn: Callable[[], T],
+               before_retry: Callable[[], bool] | None = None) -> T | None:
+        """``fn()`` with bounded exponential backoff on connection errors.
+        ``before_retry()`` returning True means: already done, return None."""
+        delay = self.backoff
+        for attempt in range(self.retries + 1):
+            try:
+                if attempt and before_retry is not None and before_retry():
+                    return None
+                return fn()
+            except _RETRYABLE as exc:
+                self.attempts += 1
+                self.client.connection_pool.disconnect()
+                if attempt == self.retries:
+                    raise RedisSinkError(f"redis {self.url}: {what} failed after "
+                                         f"{self.retries + 1} attempts: {exc}") from exc
+                self.sleep(delay)
+                delay = min(delay * 2, self.max_backoff)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    # -------------------------------------------------------- the protocols
+
+    def load_checkpoint(self) -> Checkpoint | None:
+        raw = self._retry("load checkpoint", lambda: self.client.get(self.checkpoint_key))
+        if raw is None:
+            return None
+        return Checkpoint.from_json(json.loads(raw))
+
+    def _stored_position_is(self, checkpoint: Checkpoint) -> bool:
+        raw = self.client.get(self.checkpoint_key)
+        if raw is None:
+            return False
+        return Checkpoint.from_json(json.loads(raw)).position == checkpoint.position
+
+    def write_with_checkpoint(self, txn: Txn, checkpoint: Checkpoint) -> None:
+        """The transaction's entries and ``checkpoint`` in one MULTI/EXEC."""
+        self.flush()
+
+        def send() -> None:
+            self._execute(self._pipeline(txn, checkpoint))
+
+        self._retry(f"transaction {txn.id}", send, lambda: self._stored_position_is(checkpoint))
+
+    def write(self, txn: Txn) -> None:
+        self._buffer.append(txn)
+        if len(self._buffer) >= self.max_buffer:
+            self.flush()
+
+    def flush(self) -> None:
+        while self._buffer:
+            txn = self._buffer[0]
+
+            def send(t: Txn = txn) -> None:
+                self._execute(self._pipeline(t, None))
+
+            self._retry(f"transaction {txn.id}", send)
+            self._buffer.pop(0)
+
+    def close(self) -> None:
+        self.client.close()
+
+    def __enter__(self) -> RedisStreamsSink:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
