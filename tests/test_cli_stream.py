@@ -343,7 +343,12 @@ def test_dump_url_show_artificial(mariadb_server: Server) -> None:
     assert recs[0]["next_file"] == last
     assert all("in_file" not in r for r in recs[1:] if r["log_pos"])
     plain = records(run("dump", "--format", "jsonl", "--start-file", last, srv.url).stdout)
-    assert plain == [r for r in recs if "in_file" not in r]
+    in_file = [r for r in recs if "in_file" not in r]
+    # MariaDB writes the file's BINLOG_CHECKPOINT after FLUSH asynchronously:
+    # one of the two dumps may have been taken before it was there
+    n = min(len(plain), len(in_file))
+    assert n >= max(len(plain), len(in_file)) - 1
+    assert plain[:n] == in_file[:n]
 
 
 def test_dump_url_flavor_from_the_server(mariadb_server: Server) -> None:
