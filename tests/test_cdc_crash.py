@@ -60,8 +60,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import pymysql
 import pytest
+from test_stream import kill_and_restart
 
 from binlogkit.cdc.formats import change_json
 from binlogkit.cdc.records import txns_from_files
@@ -81,57 +81,6 @@ SIZES = {"mysql": (3000, 300, 600), "mariadb": (3000, 300, 600)}
 
 
 # ----------------------------------------------------------------- servers
-
-
-def _port_free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
-def kill_and_restart(srv: Server, down: float = 0.0, timeout: float = 90.0) -> None:
-    """SIGKILL the server, then (``down`` seconds later) start it again with
-    the same command line (same datadir, port and options); as in
-    tests/test_stream.py."""
-    assert srv.pid is not None and srv.instance_dir is not None
-    argv = [a.decode() for a in
-            Path(f"/proc/{srv.pid}/cmdline").read_bytes().rstrip(b"\0").split(b"\0")]
-    if srv.root is not None:  # MySQL: `chroot ROOT mysqld ...` became `mysqld ...`
-        argv = ["chroot", str(srv.root), *argv]
-    os.kill(srv.pid, signal.SIGKILL)
-    if srv._proc is not None:
-        srv._proc.wait(30)
-    time.sleep(down)
-    deadline = time.monotonic() + timeout
-    while not _port_free(srv.port):
-        assert time.monotonic() < deadline, "the port stayed busy"
-        time.sleep(0.05)
-    env = {**os.environ, "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
-    with open(srv.instance_dir / "console.log", "ab") as console:
-        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
-                                stdout=console, stderr=subprocess.STDOUT, env=env,
-                                start_new_session=True, cwd=str(srv.instance_dir))
-    old, srv.pid, srv._proc = srv.pid, proc.pid, proc
-    from binlogkit.lab import servers as lab
-
-    with lab._registry_lock():
-        reg = lab._read_registry()
-        rec = reg.get(srv.name or "")
-        if rec is not None and rec.get("pid") == old:
-            rec["pid"] = srv.pid
-            lab._write_registry(reg)
-    while True:
-        try:
-            srv.execute("SELECT 1")
-            return
-        except pymysql.MySQLError:
-            assert proc.poll() is None, "the server did not start again"
-            assert time.monotonic() < deadline, "the server did not come back"
-            time.sleep(0.1)
 
 
 class Proxy:
@@ -845,7 +794,7 @@ def test_crash_recovery(flavor: str, private_server: Any, tmp_path: Path) -> Non
             else:  # at a transaction boundary, the consumer caught up: it must reconnect
                 with wl.pause:
                     h.wait_covered(run, srv)
-                    kill_and_restart(srv, down=1.5)
+                    kill_and_restart(srv, timeout=90.0, down=1.5)
                     wl.conn = srv.connect()
         wl.join()
         h.kill(run)

@@ -10,8 +10,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import pymysql
 import pytest
+from test_stream import binlog_status
 
 from binlogkit.cdc.filters import Filter
 from binlogkit.cdc.formats import (
@@ -428,16 +428,6 @@ def test_resume_is_taken_for_the_end() -> None:
 # ---------------------------------------------------------------- live MySQL
 
 
-def _binlog_position(srv: Any) -> tuple[str, int]:
-    for sql in ("SHOW BINARY LOG STATUS", "SHOW MASTER STATUS"):
-        try:
-            row = srv.execute(sql)[0]
-        except pymysql.err.ProgrammingError:
-            continue
-        return str(row[0]), int(row[1])
-    raise AssertionError("no binlog status")
-
-
 def test_live_multi_table_transaction(mysql_server: Any) -> None:
     from binlogkit.protocol.blocking import BinlogStream
     from binlogkit.protocol.replica import Start, StreamEvent
@@ -447,7 +437,7 @@ def test_live_multi_table_transaction(mysql_server: Any) -> None:
     srv.execute([f"DROP DATABASE IF EXISTS {db}", f"CREATE DATABASE {db}",
                  f"CREATE TABLE {db}.a (id INT PRIMARY KEY, v VARCHAR(10))",
                  f"CREATE TABLE {db}.b (id INT PRIMARY KEY, amount DECIMAL(10,2))"])
-    file, pos = _binlog_position(srv)
+    file, pos = binlog_status(srv)
     executed_before = srv.execute("SELECT @@GLOBAL.gtid_executed")[0][0].replace("\n", "")
     conn = srv.connect()
     try:
@@ -463,7 +453,7 @@ def test_live_multi_table_transaction(mysql_server: Any) -> None:
         executed = cur.fetchone()[0].replace("\n", "")
     finally:
         conn.close()
-    end_file, end_pos = _binlog_position(srv)
+    end_file, end_pos = binlog_status(srv)
     # the server logs minimal metadata (no column names): a schema names them
     names = Schemas.from_mapping({db: {"a": ["id", "v"], "b": ["id", "amount"]}})
     b = TxnBuilder("mysql", gtids=executed_before, schemas=names,

@@ -362,9 +362,9 @@ def _port_free(port: int) -> bool:
     return True
 
 
-def kill_and_restart(srv: Server, timeout: float = 60.0) -> None:
-    """SIGKILL the server, then start it again with the same command line
-    (same datadir, port and options)."""
+def kill_and_restart(srv: Server, timeout: float = 60.0, down: float = 0.0) -> None:
+    """SIGKILL the server, then (``down`` seconds later) start it again with
+    the same command line (same datadir, port and options)."""
     assert srv.pid is not None and srv.instance_dir is not None
     argv = [a.decode() for a in
             Path(f"/proc/{srv.pid}/cmdline").read_bytes().rstrip(b"\0").split(b"\0")]
@@ -373,6 +373,7 @@ def kill_and_restart(srv: Server, timeout: float = 60.0) -> None:
     os.kill(srv.pid, signal.SIGKILL)
     if srv._proc is not None:
         srv._proc.wait(30)
+    time.sleep(down)
     deadline = time.monotonic() + timeout
     while not _port_free(srv.port):
         assert time.monotonic() < deadline, "the port stayed busy"
