@@ -32,7 +32,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from binlogkit.lab.servers import HOST, LabError, _alive, _free_port, _port_free, _tail, _which
+from binlogkit.lab.servers import (
+    HOST,
+    LabError,
+    _alive,
+    _free_port,
+    _port_free,
+    _tail,
+    _which,
+    wait_exit,
+)
 
 __all__ = [
     "BrokerKind",
@@ -115,18 +124,7 @@ class BrokerServer:
             return True
         with contextlib.suppress(ProcessLookupError):
             os.kill(self.pid, sig)
-        if self._proc is not None:
-            try:
-                self._proc.wait(timeout)
-                return True
-            except subprocess.TimeoutExpired:
-                return False
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if not _alive(self.pid):
-                return True
-            time.sleep(0.05)
-        return not _alive(self.pid)
+        return wait_exit(self.pid, self._proc, timeout)
 
     def kill(self) -> None:
         """SIGKILL the process (a crash: no shutdown, no final flush); data stays."""

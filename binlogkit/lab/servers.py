@@ -186,6 +186,23 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def wait_exit(pid: int, proc: subprocess.Popen[bytes] | None, timeout: float) -> bool:
+    """Has process ``pid`` (our child ``proc`` when we started it) exited
+    within ``timeout`` seconds?"""
+    if proc is not None:
+        try:
+            proc.wait(timeout)
+            return True
+        except subprocess.TimeoutExpired:
+            return False
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not _alive(pid):
+            return True
+        time.sleep(0.05)
+    return not _alive(pid)
+
+
 def _cmdline(pid: int) -> list[str]:
     try:
         return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
@@ -446,18 +463,7 @@ class Server:
 
     def _wait_exit(self, timeout: float) -> bool:
         assert self.pid is not None
-        if self._proc is not None:
-            try:
-                self._proc.wait(timeout)
-                return True
-            except subprocess.TimeoutExpired:
-                return False
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if not _alive(self.pid):
-                return True
-            time.sleep(0.1)
-        return not _alive(self.pid)
+        return wait_exit(self.pid, self._proc, timeout)
 
     def __enter__(self) -> Server:
         return self
