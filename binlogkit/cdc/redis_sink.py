@@ -1,13 +1,9 @@
 """A Redis Streams sink, exactly once (a :class:`~binlogkit.cdc.model.TransactionalSink`).
 
-One stream per table, ``<prefix>:<server>:<schema>.<table>`` (with
-``partitions`` > 1, ``...:<n>``, ``n`` a stable hash (``zlib.crc32``) of the
-primary-key values of the after image, else the before image). Each change is
-one entry with the fields ``op``, ``schema``, ``table``, ``gtid`` ("" when
-none), ``file``, ``pos``, ``row`` (the change's index in its transaction),
-``txn`` (the transaction id) and ``payload`` (the JSON text of
-:func:`~binlogkit.cdc.formats.change_json`, or with ``fmt="debezium"`` of the
-Debezium envelope).
+The messages of :mod:`binlogkit.cdc.broker_layout`, one stream per table,
+``<prefix>:<server>:<schema>.<table>`` (partitioned: ``...:<n>``; DDL naming
+no table: ``<prefix>:<server>:<schema>``). Each message is one entry: the
+layout's fields plus ``payload`` (its JSON).
 
 :meth:`RedisStreamsSink.write_with_checkpoint` sends the entries of one
 transaction and ``SET <prefix>:<server>:checkpoint <json>`` in one
@@ -28,18 +24,16 @@ from __future__ import annotations
 
 import json
 import time
-import zlib
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from binlogkit.cdc.formats import change_json, debezium_envelope, plain_value
+from binlogkit.cdc.broker_layout import Format, Layout, redis_stream
 from binlogkit.cdc.model import Change, Checkpoint, Txn
 
-Format = Literal["jsonl", "debezium"]
 T = TypeVar("T")
 _RETRYABLE = (redis.ConnectionError, redis.TimeoutError, ConnectionError, TimeoutError)
 
@@ -57,17 +51,14 @@ class RedisStreamsSink:
                  retries: int = 10, backoff: float = 0.2, max_backoff: float = 10.0,
                  socket_timeout: float = 10.0, max_buffer: int = 100,
                  sleep: Callable[[float], None] = time.sleep) -> None:
-        if fmt not in ("jsonl", "debezium"):
-            raise ValueError(f"fmt must be 'jsonl' or 'debezium', not {fmt!r}")
-        if partitions < 1:
-            raise ValueError("partitions must be >= 1")
+        self.layout = Layout(server=server, fmt=fmt, partitions=partitions,
+                             key_columns=key_columns)
         self.url = url
         self.prefix = prefix
         self.server = server
         self.fmt = fmt
         self.partitions = partitions
         self.maxlen = maxlen
-        self.key_columns = {k: tuple(v) for k, v in (key_columns or {}).items()}
         self.retries = retries
         self.backoff = backoff
         self.max_backoff = max_backoff
@@ -87,54 +78,27 @@ class RedisStreamsSink:
     def checkpoint_key(self) -> str:
         return f"{self.prefix}:{self.server}:checkpoint"
 
-    def stream_name(self, schema: str, table: str, partition: int | None = None) -> str:
-        base = f"{self.prefix}:{self.server}:{schema}.{table}"
-        return base if partition is None else f"{base}:{partition}"
-
-    def partition(self, change: Change) -> int:
-        """The partition of ``change``: crc32 of its key values (stable across runs)."""
-        if self.partitions == 1:
-            return 0
-        image = change.after if change.after is not None else change.before
-        image = image or {}
-        src = change.source
-        keys = self.key_columns.get(f"{src.schema}.{src.table}")
-        if keys is None and change.columns is not None:
-            keys = tuple(c.key for c in change.columns if c.primary_key) or None
-        if keys is not None and all(k in image for k in keys):
-            values: Any = [plain_value(image[k]) for k in keys]
-        else:  # no known key: the whole image
-            values = {k: plain_value(v) for k, v in image.items()}
-        text = json.dumps(values, sort_keys=True, separators=(",", ":"), default=str)
-        return zlib.crc32(text.encode()) % self.partitions
+    def stream_name(self, schema: str, table: str | None, partition: int | None = None) -> str:
+        return redis_stream(self.prefix, self.server, (schema, table, partition))
 
     def stream_for(self, change: Change) -> str:
         src = change.source
-        part = self.partition(change) if self.partitions > 1 else None
-        return self.stream_name(src.schema, src.table, part)
+        return self.stream_name(src.schema, src.table, self.layout.partition(change))
 
     # ------------------------------------------------------------ entries
 
-    def entry(self, txn: Txn, index: int, change: Change) -> dict[str, str]:
-        if self.fmt == "debezium":
-            payload = debezium_envelope(change, txn, index, name=self.server)
-        else:
-            payload = change_json(change)
-        src = change.source
-        return {"op": change.op, "schema": src.schema, "table": src.table,
-                "gtid": src.gtid or txn.gtid or "", "file": src.file, "pos": str(src.pos),
-                "row": str(index), "txn": txn.id,
-                "payload": json.dumps(payload, separators=(",", ":"), ensure_ascii=False,
-                                      default=str)}
+    def entries(self, txn: Txn) -> list[tuple[str, dict[str, str]]]:
+        """(stream, fields) of each entry of ``txn``."""
+        return [(self.stream_name(*m.route), {**m.fields, "payload": m.payload.decode()})
+                for m in self.layout.messages(txn)]
 
     def _pipeline(self, txn: Txn, checkpoint: Checkpoint | None) -> Any:
         pipe = self.client.pipeline(transaction=True)
-        for i, change in enumerate(txn.changes):
+        for stream, fields in self.entries(txn):
             if self.maxlen is None:
-                pipe.xadd(self.stream_for(change), self.entry(txn, i, change))  # type: ignore[arg-type]
+                pipe.xadd(stream, fields)  # type: ignore[arg-type]
             else:
-                pipe.xadd(self.stream_for(change), self.entry(txn, i, change),  # type: ignore[arg-type]
-                          maxlen=self.maxlen, approximate=True)
+                pipe.xadd(stream, fields, maxlen=self.maxlen, approximate=True)  # type: ignore[arg-type]
         if checkpoint is not None:
             pipe.set(self.checkpoint_key, json.dumps(checkpoint.to_json(),
                                                      separators=(",", ":")))

@@ -362,7 +362,7 @@ class SchemaHistory:
         return dict(self.databases), {k: list(t.columns) for k, t in self.tables.items()}
 
     def _mark_from_text(self, db: str | None, text: str, why: str) -> None:
-        keys = _tables_named(db or "", text)
+        keys = tables_named(db or "", text)
         if not keys:
             keys = [k for k in self.tables if k[0] == (db or "")]
         for key in keys:
@@ -932,14 +932,19 @@ _IDENT = r"(?:`(?:[^`]|``)*`|[\w$]+)"
 _QUALIFIED = re.compile(rf"({_IDENT})(?:\s*\.\s*({_IDENT}))?")
 
 
-def _tables_named(db: str, text: str) -> list[TableKey]:
-    """Best-effort: the tables a statement names (for marking them unknown)."""
+def tables_named(db: str, text: str) -> list[TableKey]:
+    """Best-effort: the tables a DDL statement names, as (schema, table);
+    ``db`` is the default database. Leading comments are skipped."""
+    text = re.sub(r"^(?:\s*(?:/\*(?!!).*?\*/|#[^\n]*\n|--\s[^\n]*\n))*", "", text, flags=re.S)
+    trunc = re.match(r"\s*TRUNCATE\s+(?!TABLE\b)(.*)$", text, re.I | re.S)
+    if trunc is not None:
+        text = f"TRUNCATE TABLE {trunc.group(1)}"
     ren = re.match(r"\s*RENAME\s+TABLES?\s+(.*)$", text, re.I | re.S)
     if ren is not None:
         named = []
         for pair in _split_top(ren.group(1)):
             for side in re.split(r"\s+TO\s+", pair.strip(), flags=re.I):
-                named += _tables_named(db, f"DROP TABLE {side}")
+                named += tables_named(db, f"DROP TABLE {side}")
         return named
     m = re.match(r"\s*(?:CREATE|ALTER|DROP|TRUNCATE)\s+(?:OR\s+REPLACE\s+)?(?:ONLINE\s+|IGNORE\s+)*"
                  r"(?:TABLE|SEQUENCE)\s+(?:IF\s+(?:NOT\s+)?EXISTS\s+)?(.*)$", text, re.I | re.S)
