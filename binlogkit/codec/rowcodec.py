@@ -190,8 +190,21 @@ class _Gen:
         self.emit(ind, f"if {raw} == {found[1]}: {v} = {found[0]}\nelse:")
         return ind + 1
 
-    def value(self, col: Column, v: str, ind: int) -> None:  # noqa: C901, PLR0912, PLR0915
-        """Code that reads column ``col`` at ``p`` into ``v`` and advances ``p``."""
+    @staticmethod
+    def length_width(col: Column) -> int:
+        """Size of the length prefix of a variable-length column; 0 for others."""
+        t = col.type
+        if t in (STRING, VARCHAR, 253):
+            return 1 if col.max_length < 256 else 2
+        if t in (BLOB, JSON, GEOMETRY, VECTOR):
+            return col.meta
+        return 0
+
+    def value(self, col: Column, v: str, ind: int,  # noqa: C901, PLR0912, PLR0915
+              length: str | None = None) -> None:
+        """Code that reads column ``col`` at ``p`` into ``v`` and advances ``p``;
+        ``length``: a name holding the length already read (its prefix is
+        still to be skipped)."""
         t, m = col.type, col.meta
         e = self.emit
         uns = bool(col.unsigned)
@@ -239,13 +252,12 @@ class _Gen:
             f = self.name("F", _enum(col.enum_values) if t == ENUM_TYPE else _set(col.set_values))
             e(ind, f"{v} = {f}(int.from_bytes(d[p:p + {n}], 'little')); p += {n}")
         elif t in (STRING, VARCHAR, 253, BLOB, JSON, GEOMETRY, VECTOR):
-            if t in (STRING, VARCHAR, 253):
-                w = 1 if col.max_length < 256 else 2
-            else:
-                w = m
-                if not 1 <= w <= 4:
-                    raise RowFramingError(f"column {col.key}: length size {w} is not 1-4")
-            if w == 1:
+            w = self.length_width(col)
+            if not 1 <= w <= 4:
+                raise RowFramingError(f"column {col.key}: length size {w} is not 1-4")
+            if length is not None:
+                e(ind, f"n = {length} + {w}; {v} = d[p + {w}:p + n]; p += n")
+            elif w == 1:
                 e(ind, f"n = d[p] + 1; {v} = d[p + 1:p + n]; p += n")
             elif w == 2:
                 e(ind, f"n = (d[p] | d[p + 1] << 8) + 2; {v} = d[p + 2:p + n]; p += n")
@@ -425,10 +437,20 @@ def _image_columns(g: _Gen, cols: Sequence[Column], ind: int, v: str, nb: str,
         run: list[Column] = []
         while (k + len(run) < len(cols) and cols[k + len(run)].type in _RUN):
             run.append(cols[k + len(run)])
+        fmt = "<" + "".join(_RUN[c.type][1 if c.unsigned else 0] for c in run)
+        mask = sum(1 << (k + j) for j in range(len(run)) if k + j not in present)
+        nxt = k + len(run)
+        if run and not mask and nxt in present and g.length_width(cols[nxt]) in (2, 4):
+            # the run and the next column's length prefix in one struct call
+            st = struct.Struct(fmt + ("H" if g.length_width(cols[nxt]) == 2 else "I"))
+            names = "".join(f"{v}{k + j}, " for j in range(len(run)))
+            g.emit(ind, f"{names}ln, = {g.name('S', st.unpack_from)}(d, p); "
+                        f"p += {st.size - g.length_width(cols[nxt])}")
+            g.value(cols[nxt], f"{v}{nxt}", ind, length="ln")
+            k = nxt + 1
+            continue
         if len(run) > 1:
-            fmt = "<" + "".join(_RUN[c.type][1 if c.unsigned else 0] for c in run)
             st = struct.Struct(fmt)
-            mask = sum(1 << (k + j) for j in range(len(run)) if k + j not in present)
             names = ", ".join(f"{v}{k + j}" for j in range(len(run)))
             read = f"{names}, = {g.name('S', st.unpack_from)}(d, p); p += {st.size}"
             if not mask:
