@@ -206,10 +206,12 @@ class Consumer:
                 proto = stream.proto
                 resume = None if proto is None else (lambda p=proto: p.resume_point)
                 for txn in builder.feed(item, resume):
-                    for db, sql in getattr(txn, "ddl", []):
+                    for db, sql in txn.ddl:
                         if history.apply_ddl(db, sql):
                             builder.set_schemas(history.schemas())
                             history_json = history.to_json()
+                    if txn.ddl and not flt.empty:  # the history follows all; sinks get the kept
+                        txn.ddl = [(db, sql) for db, sql in txn.ddl if flt.ddl_included(db, sql)]
                     if redeliver_until is not None:
                         txn.redelivered = True
                         self.status.redelivered += 1

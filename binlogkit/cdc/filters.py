@@ -7,6 +7,7 @@ sensitive) on ``db.table``; a pattern without a dot names a database
 ``columns_exclude`` patterns on ``db.table.column`` remove columns from the
 images of the changes kept.
 
+DDL is kept when it names a table kept (:meth:`Filter.ddl_included`).
 A transaction whose changes are all filtered out still becomes a
 :class:`~binlogkit.cdc.model.Txn` (with no changes), so the checkpoint moves
 past it.
@@ -28,6 +29,10 @@ def _regex(patterns: Iterable[str], *, parts: int) -> re.Pattern[str] | None:
             p += ".*" * (parts - 1 - p.count("."))
         out.append(translate(p))
     return re.compile("|".join(f"(?:{r})" for r in out)) if out else None
+
+
+_DATABASE = re.compile(r"\s*(?:CREATE|ALTER|DROP)\s+(?:DATABASE|SCHEMA)\s+(?:IF\s+(?:NOT\s+)?"
+                       r"EXISTS\s+)?(`[^`]+`|\w+)", re.I)
 
 
 class Filter:
@@ -61,6 +66,18 @@ class Filter:
                 self._tables.clear()
             self._tables[key] = found
         return found
+
+    def ddl_included(self, db: str, sql: str) -> bool:
+        """Whether a DDL statement (default database ``db``) is kept: it names
+        a table kept, or, naming none (CREATE DATABASE...), its database could
+        hold one."""
+        from binlogkit.cdc.schema_history import tables_named  # noqa: PLC0415 (sqlglot)
+
+        named = tables_named(db, sql)
+        if not named:
+            m = _DATABASE.match(sql)
+            return self.table_included(m.group(1).strip("`") if m else db, "")
+        return any(self.table_included(s, t) for s, t in named)
 
     def excluded_columns(self, schema: str, table: str, columns: Iterable[str]) -> frozenset[str]:
         """The names among ``columns`` that ``columns_exclude`` removes."""

@@ -127,6 +127,10 @@ class CheckpointStore(Protocol):
     def save(self, checkpoint: Checkpoint) -> None: ...
 
 
+class SinkError(Exception):
+    """A sink gave up (e.g. its broker stayed unreachable): one line, safe to print."""
+
+
 class Sink(Protocol):
     """Where transactions go. ``write`` may buffer; ``flush`` returns once
     everything written is durable (the acknowledgement: the checkpoint then

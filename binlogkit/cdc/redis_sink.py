@@ -32,13 +32,13 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from binlogkit.cdc.broker_layout import Format, Layout, redis_stream
-from binlogkit.cdc.model import Change, Checkpoint, Txn
+from binlogkit.cdc.model import Change, Checkpoint, SinkError, Txn
 
 T = TypeVar("T")
 _RETRYABLE = (redis.ConnectionError, redis.TimeoutError, ConnectionError, TimeoutError)
 
 
-class RedisSinkError(Exception):
+class RedisSinkError(SinkError):
     """The sink gave up (Redis unreachable after every retry)."""
 
 
@@ -71,6 +71,10 @@ class RedisStreamsSink:
             retry=Retry(NoBackoff(), 0), retry_on_timeout=False)
         self._buffer: list[Txn] = []
         self.attempts = 0  # failed attempts so far (for status / tests)
+        # acknowledged so far (for a status line: rate, and lag = now - last commit time)
+        self.acked_changes = 0
+        self.acked_transactions = 0
+        self.last_acked_ts_ms = 0
 
     # ------------------------------------------------------------- naming
 
@@ -152,6 +156,12 @@ class RedisStreamsSink:
             self._execute(self._pipeline(txn, checkpoint))
 
         self._retry(f"transaction {txn.id}", send, lambda: self._stored_position_is(checkpoint))
+        self._acked(txn)
+
+    def _acked(self, txn: Txn) -> None:
+        self.acked_changes += len(txn.changes)
+        self.acked_transactions += 1
+        self.last_acked_ts_ms = max(self.last_acked_ts_ms, txn.ts_ms)
 
     def write(self, txn: Txn) -> None:
         self._buffer.append(txn)
@@ -167,6 +177,7 @@ class RedisStreamsSink:
 
             self._retry(f"transaction {txn.id}", send)
             self._buffer.pop(0)
+            self._acked(txn)
 
     def close(self) -> None:
         self.client.close()

@@ -1,5 +1,5 @@
-"""``binlogkit tail URL``: a server's row changes as JSON Lines, with a
-checkpoint so a restart continues where it stopped."""
+"""``binlogkit tail URL``: a server's row changes as JSON Lines, or into a
+broker (``--sink``), with a checkpoint so a restart continues where it stopped."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from binlogkit.cdc.model import SinkError
 from binlogkit.cli.common import fail, reports_errors
 from binlogkit.cli.servers import (
     ConnectOptions,
@@ -47,11 +48,46 @@ def _connector(url: ServerURL, opts: ConnectOptions) -> Any:
     return open_connection
 
 
+def _open_sink(sink_url: str | None, output: str | None, fmt: str, *, name: str,
+               prefix: str, partitions: int, replicas: int) -> Any:
+    """The sink for ``--sink`` (a broker) or ``-o`` / stdout (JSON Lines)."""
+    if sink_url is None:
+        from binlogkit.cdc.sinks import JsonLinesSink  # noqa: PLC0415
+        return JsonLinesSink(output, fmt=fmt)  # type: ignore[arg-type]
+    from binlogkit.cdc.broker_urls import BrokerURL  # noqa: PLC0415
+    broker = BrokerURL.parse(sink_url)
+    if broker.kind == "redis":
+        from binlogkit.cdc.redis_sink import RedisStreamsSink  # noqa: PLC0415
+        return RedisStreamsSink(broker.servers, prefix=broker.name, server=name,
+                                fmt=fmt, partitions=partitions)  # type: ignore[arg-type]
+    from binlogkit.cdc.nats_sink import NatsJetStreamSink  # noqa: PLC0415
+    return NatsJetStreamSink(broker.servers, stream=broker.name, prefix=prefix, server=name,
+                             fmt=fmt, partitions=partitions,  # type: ignore[arg-type]
+                             replicas=replicas)
+
+
+def _sink_line(st: Any, sink: Any, consumer: Any, shown: list[float], now: float) -> str:
+    """Acknowledged changes, their rate since the last line, and the broker's
+    lag: the source's lag once the broker has everything read, else now minus
+    the commit time of the last acknowledged transaction."""
+    acked = sink.acked_changes
+    rate = (acked - shown[1]) / max(now - shown[0], 1e-6) if shown[0] else 0.0
+    shown[1] = acked
+    newest = consumer.lag.last_commit_ts
+    last = sink.last_acked_ts_ms / 1000.0
+    if newest is None or last >= newest:
+        lag = st.lag
+    else:
+        lag = max(0.0, time.time() - last) if last else None
+    lag_text = "-" if lag is None else f"{lag:.1f} s"
+    return f"{acked:,} changes acked ({rate:,.0f}/s), broker lag {lag_text}"
+
+
 @click.command()
 @click.argument("url")
-@click.option("--checkpoint", "checkpoint_path", required=True,
-              type=click.Path(dir_okay=False),
-              help="Checkpoint file (JSON; a .sqlite or .db name: SQLite).")
+@click.option("--checkpoint", "checkpoint_path", type=click.Path(dir_okay=False),
+              help="Checkpoint file (JSON; a .sqlite or .db name: SQLite). Required, "
+                   "except with a Redis sink (which keeps it with the entries).")
 @click.option("--format", "fmt", type=click.Choice(["jsonl", "debezium"]), default="jsonl",
               show_default=True, help="One object per row change, or Debezium's envelope.")
 @click.option("--snapshot", "snapshot_mode", default="when-needed", show_default=True,
@@ -66,6 +102,17 @@ def _connector(url: ServerURL, opts: ConnectOptions) -> Any:
 @click.option("-o", "--output", type=click.Path(dir_okay=False),
               help="Append to this file (fsync'd before the checkpoint moves) instead of "
                    "stdout.")
+@click.option("--sink", "sink_url", metavar="URL",
+              help="Into a broker instead: nats://HOST:PORT[,HOST:PORT...]/STREAM or "
+                   "redis://HOST:PORT/PREFIX (docs/brokers.md).")
+@click.option("--name", default="src", show_default=True,
+              help="The source's name in broker subjects, stream keys and message IDs.")
+@click.option("--prefix", default="binlogkit", show_default=True,
+              help="NATS subject prefix.")
+@click.option("--partitions", type=click.IntRange(1), default=1, show_default=True,
+              help="Split each table's subject/stream in N by primary key.")
+@click.option("--replicas", type=click.IntRange(1, 5), default=1, show_default=True,
+              help="Replicas of the JetStream stream when it is created.")
 @click.option("--follow/--no-follow", default=True, show_default=True,
               help="Wait for new changes, or stop at the end of the server's binlogs.")
 @click.option("--server-id", type=int, help="Replica server id (default: random).")
@@ -75,12 +122,14 @@ def _connector(url: ServerURL, opts: ConnectOptions) -> Any:
               help="Transactions per acknowledgement (and per redelivery after a crash).")
 @connection_options
 @reports_errors
-def tail(url: str, checkpoint_path: str, fmt: str, snapshot_mode: str,
+def tail(url: str, checkpoint_path: str | None, fmt: str, snapshot_mode: str,
          include: tuple[str, ...], exclude: tuple[str, ...], output: str | None,
+         sink_url: str | None, name: str, prefix: str, partitions: int, replicas: int,
          follow: bool, server_id: int | None, heartbeat: float, batch: int,
          conn_opts: ConnectOptions) -> None:
     """Print the row changes of the server at URL (mysql:// or mariadb://)
-    as JSON Lines: op, before, after, source. Ctrl-C stops after the current
+    as JSON Lines: op, before, after, source; or, with --sink, publish them
+    to NATS JetStream or Redis Streams. Ctrl-C stops after the current
     transaction and saves the checkpoint."""
     from binlogkit.cdc.checkpoint import (  # noqa: PLC0415
         CheckpointError,
@@ -88,7 +137,6 @@ def tail(url: str, checkpoint_path: str, fmt: str, snapshot_mode: str,
         SqliteCheckpointStore,
     )
     from binlogkit.cdc.consumer import CdcError, Consumer, Status  # noqa: PLC0415
-    from binlogkit.cdc.sinks import JsonLinesSink  # noqa: PLC0415
     from binlogkit.cdc.snapshot import SnapshotError  # noqa: PLC0415
     from binlogkit.protocol.blocking import ConnectionLost  # noqa: PLC0415
     from binlogkit.protocol.replica import StreamError  # noqa: PLC0415
@@ -98,17 +146,30 @@ def tail(url: str, checkpoint_path: str, fmt: str, snapshot_mode: str,
     except ServerError as exc:
         fail(str(exc))
         return
-    store: Any = (SqliteCheckpointStore(checkpoint_path)
-                  if checkpoint_path.endswith((".sqlite", ".db"))
-                  else FileCheckpointStore(checkpoint_path))
-    sink = JsonLinesSink(output, fmt=fmt)  # type: ignore[arg-type]
-    shown = [0.0]
+    if sink_url is not None and output is not None:
+        fail("--sink and --output exclude each other")
+    try:
+        sink = _open_sink(sink_url, output, fmt, name=name, prefix=prefix,
+                          partitions=partitions, replicas=replicas)
+    except ValueError as exc:
+        fail(str(exc))
+        return
+    store: Any = None
+    if checkpoint_path is not None:
+        store = (SqliteCheckpointStore(checkpoint_path)
+                 if checkpoint_path.endswith((".sqlite", ".db"))
+                 else FileCheckpointStore(checkpoint_path))
+    elif not hasattr(sink, "write_with_checkpoint"):
+        sink.close()
+        fail("--checkpoint is required (except with a Redis sink)")
+    shown = [0.0, 0.0, 0.0]  # last shown at, acked changes then
 
     def status(st: Status) -> None:
         now = time.monotonic()
         if now - shown[0] >= 0.5:
+            line = st.line() if sink_url is None else _sink_line(st, sink, consumer, shown, now)
             shown[0] = now
-            click.echo("\r" + st.line().ljust(70), err=True, nl=False)
+            click.echo("\r" + line.ljust(70), err=True, nl=False)
 
     consumer = Consumer(_connector(parsed, conn_opts), sink, store,
                         snapshot=snapshot_mode, include=list(include),  # type: ignore[arg-type]
@@ -127,7 +188,7 @@ def tail(url: str, checkpoint_path: str, fmt: str, snapshot_mode: str,
     try:
         consumer.run(follow=follow)
     except (CdcError, ServerError, StreamError, ConnectionLost, CheckpointError,
-            SnapshotError) as exc:
+            SnapshotError, SinkError) as exc:
         fail(str(exc))
     finally:
         signal.signal(signal.SIGINT, old_int)
