@@ -18,8 +18,18 @@ class BrokerURLError(ValueError):
     """A broker URL that cannot be used (one line, password masked)."""
 
 
-def _mask(netloc: str) -> str:
-    return re.sub(r"(^|,)([^:@,/]*):[^@,/]*@", r"\1\2:***@", netloc)
+def mask_servers(url: str) -> str:
+    """``url`` (one server URL or a comma-separated list) with passwords and
+    tokens replaced by ``***``."""
+    out = []
+    for part in url.split(","):
+        head, sep, rest = part.strip().partition("://")
+        at = rest.rfind("@")
+        if sep and at >= 0:
+            user, colon, _ = rest[:at].partition(":")
+            rest = (f"{user}:***" if colon else "***") + rest[at:]
+        out.append(head + sep + rest)
+    return ",".join(out)
 
 
 @dataclass(frozen=True)
@@ -38,7 +48,7 @@ class BrokerURL:
     def parse(cls, text: str) -> BrokerURL:
         parts = urlsplit(text)
         scheme = parts.scheme.lower()
-        display = f"{scheme}://{_mask(parts.netloc)}{parts.path}"
+        display = mask_servers(f"{scheme}://{parts.netloc}{parts.path}")
         if scheme not in ("nats", "redis", "rediss"):
             raise BrokerURLError(f"{display}: a broker URL is nats://HOST:PORT/STREAM "
                                  f"or redis://HOST:PORT/PREFIX")

@@ -57,6 +57,7 @@ from nats.js import JetStreamContext
 from nats.js.api import PubAck, StorageType, StreamConfig, StreamInfo
 
 from binlogkit.cdc.broker_layout import Format, Layout, Message, nats_subject, nats_token
+from binlogkit.cdc.broker_urls import mask_servers
 from binlogkit.cdc.model import SinkError, Txn
 
 __all__ = ["NatsJetStreamSink", "NatsSinkError", "ensure_stream", "mask_servers"]
@@ -69,20 +70,6 @@ _WINDOW = 512  # messages of one transaction in flight at once
 
 class NatsSinkError(SinkError):
     """The sink gave up or is misconfigured (one line, no password)."""
-
-
-def mask_servers(url: str) -> str:
-    """``url`` (one server URL or a comma-separated list) with passwords and
-    tokens replaced by ``***``."""
-    out = []
-    for part in url.split(","):
-        head, sep, rest = part.strip().partition("://")
-        at = rest.rfind("@")
-        if sep and at >= 0:
-            user, colon, _ = rest[:at].partition(":")
-            rest = (f"{user}:***" if colon else "***") + rest[at:]
-        out.append(head + sep + rest)
-    return ",".join(out)
 
 
 def _servers(url: str) -> list[str]:
