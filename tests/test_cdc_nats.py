@@ -33,8 +33,8 @@ from binlogkit.lab import Server
 from binlogkit.lab import brokers as _brokers
 from binlogkit.lab.brokers import BrokerServer
 
-HEADERS = {"op", "schema", "table", "txn", "seq", "n", "row", "gtid", "file", "pos", "ts_ms",
-           "id", "Nats-Msg-Id"}
+HEADERS = {"op", "flavor", "schema", "table", "txn", "seq", "n", "row", "gtid", "file", "pos",
+           "ts_ms", "id", "Nats-Msg-Id"}
 
 # ------------------------------------------------------------------ helpers
 

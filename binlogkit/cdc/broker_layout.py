@@ -1,10 +1,10 @@
 """How a transaction becomes broker messages: the layout both broker sinks
 (NATS JetStream, Redis Streams) write and ``binlogkit apply --from`` reads.
 
-A transaction becomes ``n`` messages, numbered ``0..n-1`` (``seq``): one per
-row change, in order, or, for a transaction of DDL, one copy of each
-statement for every stream (table, or table partition) it names, so a reader
-of any one of those streams meets the DDL in its place. Each message goes to
+A transaction becomes ``n`` messages, numbered ``0..n-1`` (``seq``): first,
+for each DDL statement, one copy for every stream (table, or table
+partition) it names, so a reader of any one of those streams meets the DDL
+in its place; then one message per row change, in order. Each message goes to
 the stream of its table (``route``): ``(schema, table, partition)``, where
 ``partition`` is ``None`` unless the table is split in N partitions by a
 stable hash (``zlib.crc32``) of the primary-key values. DDL that names no
@@ -28,6 +28,8 @@ field       value
 ``gtid``    the transaction's GTID ("" when none)
 ``file``    binlog file of the event; ``pos`` its offset
 ``ts_ms``   the transaction's commit time (ms since the epoch)
+``flavor``  ``mysql`` or ``mariadb``, the source's ("" for DDL): how its
+            JSON columns read (MariaDB's JSON is text)
 ==========  ===============================================================
 
 The payload is JSON: for a change the record of
@@ -109,21 +111,21 @@ class Layout:
         text = json.dumps(values, sort_keys=True, separators=(",", ":"), default=str)
         return zlib.crc32(text.encode()) % self.partitions
 
-    def _base(self, txn: Txn, n: int) -> dict[str, str]:
-        origin = txn.gtid or txn.id
-        return {"txn": txn.id, "n": str(n), "gtid": txn.gtid or "", "ts_ms": str(txn.ts_ms),
-                "id": f"{self.server}:{origin}"}
-
     def messages(self, txn: Txn) -> list[Message]:
-        """The messages of ``txn``, in order (empty for a transaction with
-        neither changes nor DDL)."""
-        if txn.changes:
-            return self._changes(txn)
-        return self._ddl(txn) if txn.ddl else []
+        """The messages of ``txn``, in order: its DDL copies, then its row
+        changes (both for CREATE TABLE ... SELECT); empty for neither."""
+        copies = self._ddl_routes(txn) if txn.ddl else []
+        n = len(copies) + len(txn.changes)
+        if not n:
+            return []
+        base = {"txn": txn.id, "n": str(n), "gtid": txn.gtid or "", "ts_ms": str(txn.ts_ms)}
+        origin = f"{self.server}:{txn.gtid or txn.id}"
+        out = self._ddl(txn, copies, base, origin)
+        out += self._changes(txn, len(out), base, origin)
+        return out
 
-    def _changes(self, txn: Txn) -> list[Message]:
-        base = self._base(txn, len(txn.changes))
-        origin = base.pop("id")
+    def _changes(self, txn: Txn, first: int, base: dict[str, str],
+                 origin: str) -> list[Message]:
         out = []
         for i, change in enumerate(txn.changes):
             src = change.source
@@ -131,34 +133,37 @@ class Layout:
                 payload = debezium_envelope(change, txn, i, name=self.server)
             else:
                 payload = change_json(change)
-            fields = {"id": f"{origin}:{i}", "op": change.op, "schema": src.schema,
-                      "table": src.table, "seq": str(i), "row": str(i), "file": src.file,
-                      "pos": str(src.pos), **base}
+            seq = first + i
+            fields = {"id": f"{origin}:{seq}", "op": change.op, "schema": src.schema,
+                      "table": src.table, "seq": str(seq), "row": str(i), "file": src.file,
+                      "pos": str(src.pos), "flavor": src.flavor, **base}
             if src.snapshot:  # snapshot rows: one id per read, never a GTID
                 fields["id"] = f"{self.server}:snapshot:{txn.id}:{i}"
             out.append(Message((src.schema, src.table, self.partition(change)), fields,
                                _json(payload)))
         return out
 
-    def _ddl(self, txn: Txn) -> list[Message]:
+    def _ddl_routes(self, txn: Txn) -> list[tuple[Route, str, str]]:
+        """(route, db, sql) of every copy of ``txn``'s DDL statements."""
         copies: list[tuple[Route, str, str]] = []
+        parts: Sequence[int | None] = [None] if self.partitions == 1 else range(self.partitions)
         for db, sql in txn.ddl:
             named = tables_named(db, sql)
             if not named:
                 copies.append(((db, None, None), db, sql))
                 continue
-            parts: Sequence[int | None] = (
-                [None] if self.partitions == 1 else range(self.partitions))
             for schema, table in dict.fromkeys(named):
                 copies += [((schema, table, p), db, sql) for p in parts]
-        base = self._base(txn, len(copies))
-        origin = base.pop("id")
+        return copies
+
+    def _ddl(self, txn: Txn, copies: list[tuple[Route, str, str]], base: dict[str, str],
+             origin: str) -> list[Message]:
         file, _, pos = txn.id.rpartition(":")
         out = []
         for seq, (route, db, sql) in enumerate(copies):
             fields = {"id": f"{origin}:{seq}:{route_name(route)}", "op": "ddl",
                       "schema": route[0], "table": route[1] or "", "seq": str(seq), "row": "",
-                      "file": file, "pos": pos, **base}
+                      "file": file, "pos": pos, "flavor": "", **base}
             out.append(Message(route, fields, _json({"op": "ddl", "db": db, "sql": sql})))
         return out
 

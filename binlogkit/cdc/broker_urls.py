@@ -1,17 +1,14 @@
-"""Broker URLs of the CLI: ``nats://HOST:PORT[,HOST:PORT...]/STREAM`` (a
-JetStream stream; several servers of one cluster) and
-``redis://[USER:PASSWORD@]HOST:PORT/PREFIX[?db=N]`` (the prefix of the
-stream keys; Redis database N, default 0)."""
+"""Broker URLs of the CLI: ``nats://[USER:PASSWORD@]HOST:PORT[,HOST:PORT...]/STREAM``
+(a JetStream stream; several servers of one cluster; ``tls://`` for TLS) and
+``redis://[USER][:PASSWORD]@HOST:PORT/PREFIX[?db=N]`` (the prefix of the
+stream keys; Redis database N, default 0; ``rediss://`` for TLS)."""
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
-from typing import Literal
-from urllib.parse import parse_qs, urlsplit
+from dataclasses import dataclass, field
+from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
-BrokerKind = Literal["nats", "redis"]
-_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
+PORTS = {"redis": 6379, "rediss": 6379, "nats": 4222, "tls": 4222}
 
 
 class BrokerURLError(ValueError):
@@ -24,7 +21,7 @@ def mask_servers(url: str) -> str:
     out = []
     for part in url.split(","):
         head, sep, rest = part.strip().partition("://")
-        at = rest.rfind("@")
+        at = rest.rfind("@", 0, rest.find("/") if "/" in rest else len(rest))
         if sep and at >= 0:
             user, colon, _ = rest[:at].partition(":")
             rest = (f"{user}:***" if colon else "***") + rest[at:]
@@ -34,40 +31,78 @@ def mask_servers(url: str) -> str:
 
 @dataclass(frozen=True)
 class BrokerURL:
-    """A parsed broker URL. ``servers``: the client's connection URL (NATS:
-    comma-separated ``nats://host:port``; Redis: ``redis://...:port/db``);
-    ``name``: the stream (NATS) or key prefix (Redis); ``display``: the URL
-    with any password masked."""
+    """A parsed broker URL: ``path`` is the stream (NATS) or key prefix (Redis)."""
 
-    kind: BrokerKind
-    servers: str
-    name: str
-    display: str
+    scheme: str
+    hosts: tuple[tuple[str, int], ...]
+    user: str | None
+    password: str | None = field(repr=False)
+    path: str
+    query: dict[str, str]
+    text: str = field(repr=False)
+
+    @property
+    def kind(self) -> str:
+        return "redis" if self.scheme.startswith("redis") else "nats"
+
+    @property
+    def display(self) -> str:
+        """The URL with any password masked."""
+        return mask_servers(self.text)
+
+    @property
+    def netloc(self) -> str:
+        """``host:port[,host:port]`` without credentials."""
+        return ",".join(f"[{h}]:{p}" if ":" in h else f"{h}:{p}" for h, p in self.hosts)
+
+    @property
+    def servers(self) -> str:
+        """The client's connection URL(s), credentials included (never print
+        it): comma-separated ``nats://...`` URLs, or ``redis://.../db``."""
+        creds = ""
+        if self.user is not None or self.password is not None:
+            creds = quote(self.user or "", safe="")
+            creds += f":{quote(self.password, safe='')}" if self.password is not None else ""
+            creds += "@"
+        hosts = [f"[{h}]:{p}" if ":" in h else f"{h}:{p}" for h, p in self.hosts]
+        if self.kind == "redis":
+            return f"{self.scheme}://{creds}{hosts[0]}/{self.query.get('db', '0')}"
+        return ",".join(f"{self.scheme}://{creds}{h}" for h in hosts)
 
     @classmethod
     def parse(cls, text: str) -> BrokerURL:
-        parts = urlsplit(text)
-        scheme = parts.scheme.lower()
-        display = mask_servers(f"{scheme}://{parts.netloc}{parts.path}")
-        if scheme not in ("nats", "redis", "rediss"):
-            raise BrokerURLError(f"{display}: a broker URL is nats://HOST:PORT/STREAM "
-                                 f"or redis://HOST:PORT/PREFIX")
-        name = parts.path.strip("/")
-        if not parts.netloc or not name:
-            what = "STREAM" if scheme == "nats" else "PREFIX"
-            raise BrokerURLError(f"{display}: expected {scheme}://HOST:PORT/{what}")
-        if scheme == "nats":
-            if not _NAME.match(name):
-                raise BrokerURLError(f"{display}: a JetStream stream name is letters, "
-                                     f"digits, '-' and '_', not {name!r}")
-            hosts = [h for h in parts.netloc.split(",") if h]
-            auth = ""
-            if "@" in hosts[0]:
-                auth, hosts[0] = hosts[0].rsplit("@", 1)
-                auth += "@"
-            servers = ",".join(f"nats://{auth}{h}" for h in hosts)
-            return cls("nats", servers, name, display)
-        db = parse_qs(parts.query).get("db", ["0"])[0]
-        if not db.isdigit():
-            raise BrokerURLError(f"{display}: db must be a number, not {db!r}")
-        return cls("redis", f"{scheme}://{parts.netloc}/{db}", name, display)
+        shown = mask_servers(text)
+        scheme = text.partition("://")[0].lower()
+        if scheme not in PORTS or "://" not in text:
+            raise BrokerURLError(f"{shown}: a broker URL starts with redis://, rediss://, "
+                                 "nats:// or tls://")
+        rest = text.split("://", 1)[1]
+        netloc, slash, tail = rest.partition("/")
+        path, _, query = tail.partition("?")
+        creds, at, hostpart = netloc.rpartition("@")
+        user = password = None
+        if at:
+            u, colon, p = creds.partition(":")
+            user = unquote(u) or None
+            password = unquote(p) if colon else None
+        hosts = []
+        for item in hostpart.split(","):
+            try:
+                parts = urlsplit(f"//{item}")
+                host, port = parts.hostname, parts.port
+            except ValueError:
+                raise BrokerURLError(f"{shown}: bad host:port {item!r}") from None
+            if not host:
+                raise BrokerURLError(f"{shown}: no host")
+            hosts.append((host, port or PORTS[scheme]))
+        if len(hosts) > 1 and scheme.startswith("redis"):
+            raise BrokerURLError(f"{shown}: one Redis host only")
+        path = unquote(path)
+        what = "key prefix" if scheme.startswith("redis") else "stream name"
+        if not slash or not path or "/" in path:
+            raise BrokerURLError(f"{shown}: expected the {what} as the URL path "
+                                 f"({scheme}://HOST:PORT/{what.split()[-1].upper()})")
+        params = {k.lower(): v for k, v in parse_qsl(query)}
+        if not params.get("db", "0").isdigit():
+            raise BrokerURLError(f"{shown}: db must be a number")
+        return cls(scheme, tuple(hosts), user, password, path, params, text)

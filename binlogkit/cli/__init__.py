@@ -15,6 +15,7 @@ def main() -> None:
 
 def _register() -> None:
     from binlogkit.cli import (
+        apply,
         checksum,
         dump,
         fetch,
@@ -37,6 +38,7 @@ def _register() -> None:
     main.add_command(checksum.checksum)
     main.add_command(parallelism.parallelism)
     main.add_command(tail.tail)
+    main.add_command(apply.apply)
 
 
 _register()

@@ -58,10 +58,10 @@ def _open_sink(sink_url: str | None, output: str | None, fmt: str, *, name: str,
     broker = BrokerURL.parse(sink_url)
     if broker.kind == "redis":
         from binlogkit.cdc.redis_sink import RedisStreamsSink  # noqa: PLC0415
-        return RedisStreamsSink(broker.servers, prefix=broker.name, server=name,
+        return RedisStreamsSink(broker.servers, prefix=broker.path, server=name,
                                 fmt=fmt, partitions=partitions)  # type: ignore[arg-type]
     from binlogkit.cdc.nats_sink import NatsJetStreamSink  # noqa: PLC0415
-    return NatsJetStreamSink(broker.servers, stream=broker.name, prefix=prefix, server=name,
+    return NatsJetStreamSink(broker.servers, stream=broker.path, prefix=prefix, server=name,
                              fmt=fmt, partitions=partitions,  # type: ignore[arg-type]
                              replicas=replicas)
 
