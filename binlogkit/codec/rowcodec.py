@@ -488,6 +488,8 @@ def _be_group(g: _Gen, group: list[Column], names: list[str], ind: int) -> None:
     for col, name in zip(group, names, strict=True):
         if col.type == 246:
             letters = tp.decimal_struct(col.meta >> 8, col.meta & 0xFF)
+        elif col.type == 17 and tp.frac_bytes(col.meta) in (1, 2):
+            letters = "IB" if tp.frac_bytes(col.meta) == 1 else "IH"  # (seconds, fraction)
         else:
             letters = _BE_PARTS[g.be_size(col)]
         fields = [f"q{k + j}" for j in range(len(letters))]
@@ -503,6 +505,10 @@ def _be_group(g: _Gen, group: list[Column], names: list[str], ind: int) -> None:
     for col, name, fields, expr in code:
         if col.type == 246:
             g.decimal(col, name, ind, fields)
+        elif col.type == 17 and len(fields) == 2:  # read as (seconds, fraction)
+            inner = g.same(col, name, ind, f"({fields[0]}, {fields[1]})")
+            g.emit(inner, f"hi = {fields[0]}; lo = {fields[1]}")
+            g._temporal_text(col, name, inner, "")
         else:
             g.emit(ind, f"x = {expr}")
             g.from_int(col, name, ind)
