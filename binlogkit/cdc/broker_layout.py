@@ -17,16 +17,19 @@ field       value
 ==========  ===============================================================
 ``id``      message ID, unique and the same on every redelivery:
             ``<server>:<gtid or file:pos of the transaction>:<seq>``, with
-            ``:<stream>`` added for a DDL copy. NATS: ``Nats-Msg-Id``.
+            ``:<stream>`` added for a DDL copy; a snapshot's rows:
+            ``<server>:<batch id>@<file>:<pos of the snapshot>:<row>``.
+            NATS: ``Nats-Msg-Id``.
 ``op``      ``c`` ``u`` ``d`` ``r`` (snapshot read) or ``ddl``
 ``schema``  the database
 ``table``   the table ("" for DDL naming no table)
-``txn``     the transaction id (file:pos of its first event)
+``txn``     the transaction id (its GTID, else file:pos of its first event)
 ``seq``     the message's index in the transaction, ``0..n-1``
 ``n``       how many messages the transaction has, over all streams
 ``row``     the change's index among the transaction's changes ("" for DDL)
 ``gtid``    the transaction's GTID ("" when none)
-``file``    binlog file of the event; ``pos`` its offset
+``file``    binlog file of the row event; ``pos`` its offset (DDL: the
+            position after the transaction)
 ``ts_ms``   the transaction's commit time (ms since the epoch)
 ``flavor``  ``mysql`` or ``mariadb``, the source's ("" for DDL): how its
             JSON columns read (MariaDB's JSON is text)
@@ -137,8 +140,8 @@ class Layout:
             fields = {"id": f"{origin}:{seq}", "op": change.op, "schema": src.schema,
                       "table": src.table, "seq": str(seq), "row": str(i), "file": src.file,
                       "pos": str(src.pos), "flavor": src.flavor, **base}
-            if src.snapshot:  # snapshot rows: one id per read, never a GTID
-                fields["id"] = f"{self.server}:snapshot:{txn.id}:{i}"
+            if src.snapshot:  # a snapshot's rows: ids of the batch at the snapshot's position
+                fields["id"] = f"{self.server}:{txn.id}@{src.file}:{src.pos}:{i}"
             out.append(Message((src.schema, src.table, self.partition(change)), fields,
                                _json(payload)))
         return out
@@ -158,12 +161,11 @@ class Layout:
 
     def _ddl(self, txn: Txn, copies: list[tuple[Route, str, str]], base: dict[str, str],
              origin: str) -> list[Message]:
-        file, _, pos = txn.id.rpartition(":")
         out = []
         for seq, (route, db, sql) in enumerate(copies):
             fields = {"id": f"{origin}:{seq}:{route_name(route)}", "op": "ddl",
                       "schema": route[0], "table": route[1] or "", "seq": str(seq), "row": "",
-                      "file": file, "pos": pos, "flavor": "", **base}
+                      "file": txn.end.file, "pos": str(txn.end.pos), "flavor": "", **base}
             out.append(Message(route, fields, _json({"op": "ddl", "db": db, "sql": sql})))
         return out
 

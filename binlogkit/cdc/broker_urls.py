@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 PORTS = {"redis": 6379, "rediss": 6379, "nats": 4222, "tls": 4222}
+# seconds tail and apply wait for an unreachable broker with --no-follow
+NO_FOLLOW_RETRY = 10.0
 
 
 class BrokerURLError(ValueError):

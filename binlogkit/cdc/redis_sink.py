@@ -18,10 +18,11 @@ hole; a new run then resumes from what Redis kept. The checkpoint is
 ``<prefix>:<server>:history`` (the schema history, written again only when
 DDL changed it).
 
-A lost connection is retried with exponential backoff (``retries``,
-``backoff``, ``max_backoff``); since a script whose reply was lost may have
-run, the stored position is read first and the transaction is not sent again
-when it already holds the transaction's end.
+A lost connection is retried with exponential backoff (``backoff`` ..
+``max_backoff``), at most ``retries`` times and for ``retry_for`` seconds
+(None: no limit). Since a script whose reply was lost may have run, the
+stored position is read first, and the transaction is not sent again when
+it already holds the transaction's end.
 
 The plain :class:`~binlogkit.cdc.model.Sink` path (``write`` buffers,
 ``flush`` sends one MULTI/EXEC per buffered transaction, without checkpoint)
@@ -88,7 +89,8 @@ class RedisStreamsSink:
     def __init__(self, url: str, *, prefix: str = "binlogkit", server: str = "src",
                  fmt: Format = "jsonl", partitions: int = 1, maxlen: int | None = None,
                  key_columns: Mapping[str, Sequence[str]] | None = None,
-                 retries: int = 10, backoff: float = 0.2, max_backoff: float = 10.0,
+                 retries: int | None = 10, retry_for: float | None = None,
+                 backoff: float = 0.2, max_backoff: float = 10.0,
                  socket_timeout: float = 10.0, max_buffer: int = 100,
                  sleep: Callable[[float], None] = time.sleep) -> None:
         self.layout = Layout(server=server, fmt=fmt, partitions=partitions,
@@ -100,6 +102,7 @@ class RedisStreamsSink:
         self.partitions = partitions
         self.maxlen = maxlen
         self.retries = retries
+        self.retry_for = retry_for
         self.backoff = backoff
         self.max_backoff = max_backoff
         self.max_buffer = max(1, max_buffer)
@@ -191,10 +194,13 @@ class RedisStreamsSink:
 
     def _retry(self, what: str, fn: Callable[[], T],
                before_retry: Callable[[], bool] | None = None) -> T | None:
-        """``fn()`` with bounded exponential backoff on connection errors.
-        ``before_retry()`` returning True means: already done, return None."""
+        """``fn()`` with exponential backoff on connection errors, at most
+        ``retries`` times and ``retry_for`` seconds. ``before_retry()`` returning True
+        means: already done, return None."""
         delay = self.backoff
-        for attempt in range(self.retries + 1):
+        attempt = 0
+        since = time.monotonic()
+        while True:
             try:
                 if attempt and before_retry is not None and before_retry():
                     return None
@@ -202,12 +208,14 @@ class RedisStreamsSink:
             except _RETRYABLE as exc:
                 self.attempts += 1
                 self.client.connection_pool.disconnect()
-                if attempt == self.retries:
+                if (self.retries is not None and attempt >= self.retries) or (
+                        self.retry_for is not None
+                        and time.monotonic() - since >= self.retry_for):
                     raise RedisSinkError(f"redis {self.display_url}: {what} failed after "
-                                         f"{self.retries + 1} attempts: {exc}") from exc
+                                         f"{attempt + 1} attempts: {exc}") from exc
                 self.sleep(delay)
                 delay = min(delay * 2, self.max_backoff)
-        raise AssertionError("unreachable")  # pragma: no cover
+                attempt += 1
 
     # -------------------------------------------------------- the protocols
 

@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from binlogkit.cdc.broker_readers import DEFAULT_GROUP
+from binlogkit.cdc.broker_urls import NO_FOLLOW_RETRY
 from binlogkit.cli.common import fail, reports_errors
 from binlogkit.cli.servers import (
     ConnectOptions,
@@ -20,8 +21,6 @@ from binlogkit.cli.servers import (
     connect,
     connection_options,
 )
-
-NO_FOLLOW_RETRY = 10.0
 
 
 @click.command()

@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from binlogkit.cdc.broker_urls import NO_FOLLOW_RETRY
 from binlogkit.cdc.model import SinkError
 from binlogkit.cli.common import fail, reports_errors
 from binlogkit.cli.servers import (
@@ -49,7 +50,7 @@ def _connector(url: ServerURL, opts: ConnectOptions) -> Any:
 
 
 def _open_sink(sink_url: str | None, output: str | None, fmt: str, *, name: str,
-               prefix: str, partitions: int, replicas: int) -> Any:
+               prefix: str, partitions: int, replicas: int, retry_for: float | None) -> Any:
     """The sink for ``--sink`` (a broker) or ``-o`` / stdout (JSON Lines)."""
     if sink_url is None:
         from binlogkit.cdc.sinks import JsonLinesSink  # noqa: PLC0415
@@ -59,11 +60,12 @@ def _open_sink(sink_url: str | None, output: str | None, fmt: str, *, name: str,
     if broker.kind == "redis":
         from binlogkit.cdc.redis_sink import RedisStreamsSink  # noqa: PLC0415
         return RedisStreamsSink(broker.servers, prefix=broker.path, server=name,
-                                fmt=fmt, partitions=partitions)  # type: ignore[arg-type]
+                                fmt=fmt, partitions=partitions,  # type: ignore[arg-type]
+                                retries=None, retry_for=retry_for)
     from binlogkit.cdc.nats_sink import NatsJetStreamSink  # noqa: PLC0415
     return NatsJetStreamSink(broker.servers, stream=broker.path, prefix=prefix, server=name,
                              fmt=fmt, partitions=partitions,  # type: ignore[arg-type]
-                             replicas=replicas)
+                             replicas=replicas, retry_for=retry_for)
 
 
 def _sink_line(st: Any, sink: Any, consumer: Any, shown: list[float], now: float) -> str:
@@ -113,6 +115,9 @@ def _sink_line(st: Any, sink: Any, consumer: Any, shown: list[float], now: float
               help="Split each table's subject/stream in N by primary key.")
 @click.option("--replicas", type=click.IntRange(1, 5), default=1, show_default=True,
               help="Replicas of the JetStream stream when it is created.")
+@click.option("--broker-timeout", type=float, default=None, metavar="SECONDS",
+              help="Give up when the broker is unreachable this long [default: never; "
+                   f"{NO_FOLLOW_RETRY:g} s with --no-follow].")
 @click.option("--follow/--no-follow", default=True, show_default=True,
               help="Wait for new changes, or stop at the end of the server's binlogs.")
 @click.option("--server-id", type=int, help="Replica server id (default: random).")
@@ -125,8 +130,8 @@ def _sink_line(st: Any, sink: Any, consumer: Any, shown: list[float], now: float
 def tail(url: str, checkpoint_path: str | None, fmt: str, snapshot_mode: str,
          include: tuple[str, ...], exclude: tuple[str, ...], output: str | None,
          sink_url: str | None, name: str, prefix: str, partitions: int, replicas: int,
-         follow: bool, server_id: int | None, heartbeat: float, batch: int,
-         conn_opts: ConnectOptions) -> None:
+         broker_timeout: float | None, follow: bool, server_id: int | None, heartbeat: float,
+         batch: int, conn_opts: ConnectOptions) -> None:
     """Print the row changes of the server at URL (mysql:// or mariadb://)
     as JSON Lines: op, before, after, source; or, with --sink, publish them
     to NATS JetStream or Redis Streams. Ctrl-C stops after the current
@@ -149,8 +154,10 @@ def tail(url: str, checkpoint_path: str | None, fmt: str, snapshot_mode: str,
     if sink_url is not None and output is not None:
         fail("--sink and --output exclude each other")
     try:
+        retry_for = broker_timeout if broker_timeout is not None else (
+            None if follow else NO_FOLLOW_RETRY)
         sink = _open_sink(sink_url, output, fmt, name=name, prefix=prefix,
-                          partitions=partitions, replicas=replicas)
+                          partitions=partitions, replicas=replicas, retry_for=retry_for)
     except ValueError as exc:
         fail(str(exc))
         return
