@@ -6,7 +6,7 @@ brokers killed while a workload with DDL in the middle runs.
   JetStream cluster with an R3 stream; tail SIGKILLed at several random
   points; one NATS node SIGKILLed and restarted; apply SIGKILLed once.
 - Redis: the same with redis-server (AOF, ``appendfsync always``) SIGKILLed
-  and restarted once.
+  and restarted once, each table in 3 partitions (DDL copies as barriers).
 - A broker down when tail starts, then gone for 30 s mid-run.
 
 At the end the target's tables equal the source's (SELECT), and the broker
@@ -311,14 +311,14 @@ def test_pipeline_through_nats_cluster(src_flavor: str, tgt_flavor: str,
     url, stream = cluster_stream
     db = setup_db(source, target)
     rng = random.Random(f"{src_flavor}-nats")
-    wl = Workload(source, db, 1500, seed=rng.randrange(10**6), pace=0.004)
+    wl = Workload(source, db, 2500, seed=rng.randrange(10**6), pace=0.003)
     procs = Procs(source, target, url, db, tmp_path, tail_args=["--replicas", "3"])
     try:
         procs.start_tail()
         procs.wait_checkpoint((tmp_path / "cp.json").exists)
         procs.start_apply()
         wl.start()
-        kills = sorted(rng.sample(range(100, 1300), 4))
+        kills = sorted(rng.sample(range(100, wl.total - 300), 4))
         node = rng.choice(nats_cluster)
         for i, when in enumerate(kills):
             at(wl, when, procs)
@@ -379,8 +379,8 @@ def test_pipeline_through_redis(mariadb_server: Server, mysql_server: Server,
     prefix = f"pipe{uuid.uuid4().hex[:6]}"
     url = f"redis://{durable_redis.host}:{durable_redis.port}/{prefix}"
     rng = random.Random("redis")
-    wl = Workload(source, db, 1200, seed=rng.randrange(10**6), pace=0.004)
-    procs = Procs(source, target, url, db, tmp_path)
+    wl = Workload(source, db, 2000, seed=rng.randrange(10**6), pace=0.003)
+    procs = Procs(source, target, url, db, tmp_path, tail_args=["--partitions", "3"])
     try:
         procs.start_tail()
         client = redis.Redis.from_url(durable_redis.url)
@@ -388,14 +388,14 @@ def test_pipeline_through_redis(mariadb_server: Server, mysql_server: Server,
         client.close()
         procs.start_apply()
         wl.start()
-        at(wl, 300, procs)
+        at(wl, 400, procs)
         procs.kill(procs.tail)
         procs.start_tail()
-        at(wl, 600, procs)
+        at(wl, 900, procs)
         durable_redis.kill()  # SIGKILL: AOF with appendfsync always keeps what was acked
         time.sleep(2.0)
         durable_redis.restart()
-        at(wl, 800, procs)
+        at(wl, 1300, procs)
         procs.kill(procs.apply)
         procs.start_apply()
         wl.join()

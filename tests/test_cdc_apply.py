@@ -22,8 +22,9 @@ from typing import Any
 import pytest
 import redis
 
+from binlogkit.cdc.broker_apply import SCHEMA_SQL, Applier
 from binlogkit.cdc.broker_layout import Layout, nats_subject
-from binlogkit.cdc.broker_readers import source_id
+from binlogkit.cdc.broker_readers import RedisReader, source_id
 from binlogkit.cdc.checkpoint import FileCheckpointStore
 from binlogkit.cdc.consumer import Consumer
 from binlogkit.cdc.model import Txn
@@ -403,6 +404,84 @@ def test_target_drift_stops(mariadb_server: Server, mysql_server: Server,
     dst.execute(f"INSERT INTO {db}.t VALUES (1, 'a')")
     ok(run_apply(url, dst))
     assert_same(src, dst, db, "t")
+
+
+class StreamFirst:
+    """A reader handing out each fetch's messages of ``stream`` before the
+    others' (within one fetch, the order of streams is the broker's)."""
+
+    def __init__(self, reader: Any, stream: str) -> None:
+        self.reader, self.stream = reader, stream
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.reader, name)
+
+    def fetch(self, *args: Any, **kw: Any) -> list[Any]:
+        return sorted(self.reader.fetch(*args, **kw), key=lambda m: m.stream != self.stream)
+
+
+def test_unfinished_ddl_other_streams_go_on(mariadb_server: Server, mysql_server: Server,
+                                            redis_server: BrokerServer) -> None:
+    src, dst, pre = mariadb_server, mysql_server, prefix()
+    db = new_db(src, tables={"t": "id INT PRIMARY KEY, v INT", "u": "id INT PRIMARY KEY"})
+    capture(src, redis_sink(redis_server, pre), db)  # the snapshot: empty
+    src.execute([f"ALTER TABLE {db}.t ADD COLUMN w INT DEFAULT 5",
+                 f"INSERT INTO {db}.u VALUES (1)",
+                 f"ALTER TABLE {db}.u ADD COLUMN x INT DEFAULT 6",
+                 f"INSERT INTO {db}.u VALUES (2, 7)",
+                 f"INSERT INTO {db}.t VALUES (1, 1, 8)"])
+    capture(src, redis_sink(redis_server, pre), db)
+    url = f"{redis_server.url}/{pre}"
+    source = redis_source(redis_server, pre)
+    client: Any = redis.Redis.from_url(redis_server.url, decode_responses=True)
+    alter = client.xrange(f"{pre}:src:{db}.t", count=1)[0][1]
+    client.close()
+    assert alter["op"] == "ddl"
+    # the target as apply killed during the ALTER of t left it
+    dst.execute([*SCHEMA_SQL, f"CREATE DATABASE {db} CHARACTER SET utf8mb4",
+                 f"CREATE TABLE {db}.t (id INT PRIMARY KEY, v INT, w INT DEFAULT 5)",
+                 f"CREATE TABLE {db}.u (id INT PRIMARY KEY)",
+                 "INSERT INTO binlogkit.apply_ddl (source, txn, step, started, statement) "
+                 f"VALUES ('{source}', '{alter['txn']}', 0, 1, '')"])
+
+    # the restart reads u's transactions first: its rows go on, its ALTER waits for t's
+    reader = StreamFirst(RedisReader(url), f"{pre}:src:{db}.u")
+    applier = Applier(reader, dst.connect, follow=False, idle=1.0)
+    try:
+        status = applier.run()
+    finally:
+        applier.close()
+        reader.close()
+    assert status.ddl == 2
+    assert_same(src, dst, db, "t")
+    assert_same(src, dst, db, "u")
+    assert select(dst, "SELECT COUNT(*) FROM binlogkit.apply_ddl "
+                       f"WHERE source = '{source}'") == [(0,)]
+    assert positions(dst, source) == redis_last_ids(redis_server, pre)
+
+
+@pytest.mark.parametrize("flavors", [("mariadb", "mysql"), ("mysql", "mariadb")])
+def test_float_keys_and_odd_names(flavors: tuple[str, str], request: pytest.FixtureRequest,
+                                  redis_server: BrokerServer) -> None:
+    src: Server = request.getfixturevalue(f"{flavors[0]}_server")
+    dst: Server = request.getfixturevalue(f"{flavors[1]}_server")
+    pre = prefix()
+    odd = "`o``d%s d`"  # o`d%s d
+    db = new_db(src, dst, tables={"f": "k FLOAT PRIMARY KEY, v INT",
+                                  odd: "`i``d` INT, `v%s` FLOAT, `w``%` VARCHAR(10)"})
+    src.execute([f"INSERT INTO {db}.f VALUES (0.1, 1), (3.3, 2), (-7.77, 3)",
+                 f"INSERT INTO {db}.{odd} VALUES (1, 0.1, 'a'), (2, 3.3, 'b'), (3, NULL, '%s')"])
+    capture(src, redis_sink(redis_server, pre), db)
+    src.execute([f"UPDATE {db}.f SET v = 10 WHERE v = 1",
+                 f"UPDATE {db}.f SET k = 4.4 WHERE v = 2",
+                 f"DELETE FROM {db}.f WHERE v = 3",
+                 f"UPDATE {db}.{odd} SET `w``%` = 'A%' WHERE `i``d` = 1",
+                 f"DELETE FROM {db}.{odd} WHERE `i``d` = 2",
+                 f"UPDATE {db}.{odd} SET `v%s` = 1.5 WHERE `i``d` = 3"])
+    capture(src, redis_sink(redis_server, pre), db)
+    ok(run_apply(f"{redis_server.url}/{pre}", dst))
+    assert [r[1] for r in assert_same(src, dst, db, "f", order="k")] == [10, 2]
+    assert len(assert_same(src, dst, db, odd, order="`i``d`")) == 2
 
 
 # ------------------------------------------------------------------ NATS: MySQL -> MariaDB

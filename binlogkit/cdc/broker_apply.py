@@ -1,27 +1,19 @@
 """Apply the change messages of a broker sink to a MySQL/MariaDB server,
 exactly once, in source commit order (``binlogkit apply --from``).
 
-Reading (:mod:`binlogkit.cdc.broker_readers`) gives each stream's messages
-in order. Messages are held by transaction (field ``txn``); a transaction
-is applied once all ``n`` of its messages are held and, in every stream it
-has messages in, they are the oldest unapplied ones (the ordering rule of
-:mod:`binlogkit.cdc.broker_layout`: DDL copies are barriers). Its messages
-are applied in ``seq`` order.
+Messages are held by transaction until the ordering rule of
+:mod:`binlogkit.cdc.broker_layout` lets one be applied
+(:mod:`binlogkit.cdc.apply_order`); its messages are applied in ``seq``
+order.
 
-Row changes: one target transaction per source transaction. ``c`` is an
-INSERT, ``r`` (snapshot read) a REPLACE, ``u`` an UPDATE and ``d`` a DELETE
-of the row whose primary key (the target's) has the before image's values;
-a table without a primary key matches every before column with ``<=>`` and
-LIMIT 1. Values go back from their JSON forms (docs/json.md) by the target's
-column types (information_schema, read again after DDL): base64 to bytes
-for binary strings, BLOB, GEOMETRY and BIT given as text; a JSON column gets
-the document's JSON text; DECIMAL text as an exact literal; everything else
-as given. The session runs with ``time_zone='+00:00'`` (TIMESTAMPs are UTC
-text) and ``sql_mode='STRICT_ALL_TABLES,NO_AUTO_VALUE_ON_ZERO,
-NO_ENGINE_SUBSTITUTION'`` (a value the target cannot hold is an error, not
-truncated; zero dates pass). Generated columns are left to the target.
-Tables must exist on the target: apply creates only those it sees a CREATE
-TABLE for.
+Row changes: one target transaction per source transaction, of the
+statements :mod:`binlogkit.cdc.apply_sql` makes (values back from their JSON
+forms by the target's column types). The session runs with
+``time_zone='+00:00'`` (TIMESTAMPs are UTC text) and
+``sql_mode='STRICT_ALL_TABLES,NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION'``
+(a value the target cannot hold is an error, not truncated; zero dates
+pass). Tables must exist on the target: apply creates only those it sees a
+CREATE TABLE for.
 
 The target drifted (stop, nothing of the transaction applied, exit 2): an
 UPDATE or DELETE matching no row, an INSERT hitting a duplicate key, a
@@ -51,7 +43,9 @@ Not exactly once:
   marker row in ``binlogkit.apply_ddl`` (source, txn, statement index,
   started=1) committed; ``USE db`` and the statement; the marker moved to
   the next statement (started=0); finally the positions and the marker's
-  deletion in one transaction. A statement failing with a server error sets
+  deletion in one transaction. While a marker is there, other DDL
+  transactions wait for its transaction (row changes go on where the
+  ordering rule lets them). A statement failing with a server error sets
   started=0 (it did not run) and stops. After a crash or lost connection
   while a statement ran, started=1 says it may have run: it is run again and
   the errors of :data:`ALREADY_APPLIED` count as done. So a statement that
@@ -71,27 +65,27 @@ Not exactly once:
 - Writes to the target by anyone else (drift, see above; REPLACE hides it),
   and two applies with the same identity at once (they split the messages).
 
-Not supported: partial JSON updates (``json_diffs``), and text columns whose
+Not supported: partial JSON updates (``json_diffs``), a transaction of both
+DDL and row changes (``CREATE TABLE ... SELECT``), and text columns whose
 charset the sink did not know (written as base64 text).
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
-import re
-import struct
 import threading
 import time
-from collections import Counter, OrderedDict, deque
-from collections.abc import Callable, Iterable, Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
-from itertools import islice
 from typing import Any
 
+from binlogkit.cdc.apply_errors import ApplyError, error_code, server_text, short, transient
+from binlogkit.cdc.apply_order import Held, Holding, Pending, parse
+from binlogkit.cdc.apply_sql import RowWriter, ident
 from binlogkit.cdc.broker_readers import BrokerReader, RawMessage, ReaderReset, position_key
+
+__all__ = ["ALREADY_APPLIED", "SCHEMA_SQL", "Applier", "ApplyError", "ApplyStatus"]
 
 #: Server errors that, when a DDL statement is run again after a crash (or
 #: lost connection) during its first run, mean it had already been applied.
@@ -114,9 +108,6 @@ ALREADY_APPLIED: dict[int, str] = {
     1396: "CREATE/DROP USER: already done",
 }
 
-# client and server errors after which reconnecting and trying again may work
-TRANSIENT = frozenset({1040, 1053, 1205, 1213, 1927, 2002, 2003, 2006, 2013, 2055, 4031})
-
 SQL_MODE = "STRICT_ALL_TABLES,NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION"
 POSITION_TABLE = "binlogkit.apply_position"
 DDL_TABLE = "binlogkit.apply_ddl"
@@ -136,14 +127,7 @@ SCHEMA_SQL = [
     ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
 ]
 
-_BINARY = frozenset({"binary", "varbinary", "tinyblob", "blob", "mediumblob", "longblob",
-                     "geometry", "point", "linestring", "polygon", "multipoint",
-                     "multilinestring", "multipolygon", "geometrycollection", "geomcollection"})
 _RECENT = 10000
-
-
-class ApplyError(Exception):
-    """Applying stopped: one line, safe to print (no password)."""
 
 
 class _Stopped(Exception):  # noqa: N818
@@ -182,133 +166,11 @@ class ApplyStatus:
                 f"({rate:.0f}/s), lag {lag_text}, held {self.held}")
 
 
-# ------------------------------------------------------------------ messages
-
-
-@dataclass(eq=False)
-class _Held:
-    raw: RawMessage
-    key: tuple[int, ...]
-    txn: str
-    seq: int
-    n: int
-    op: str
-    gtid: str = ""
-
-
-@dataclass(eq=False)
-class _Pending:
-    id: str
-    n: int
-    msgs: dict[int, _Held] = field(default_factory=dict)
-    counts: Counter[str] = field(default_factory=Counter)
-    dups: list[RawMessage] = field(default_factory=list)
-
-    @property
-    def complete(self) -> bool:
-        return len(self.msgs) == self.n
-
-    def ordered(self) -> list[_Held]:
-        return [self.msgs[i] for i in range(self.n)]
-
-    def last(self) -> dict[str, _Held]:
-        """Each stream's last message of this transaction."""
-        out: dict[str, _Held] = {}
-        for h in self.msgs.values():
-            cur = out.get(h.raw.stream)
-            if cur is None or h.key > cur.key:
-                out[h.raw.stream] = h
-        return out
-
-    def first(self) -> dict[str, _Held]:
-        out: dict[str, _Held] = {}
-        for h in self.msgs.values():
-            cur = out.get(h.raw.stream)
-            if cur is None or h.key < cur.key:
-                out[h.raw.stream] = h
-        return out
-
-
 @dataclass(frozen=True)
 class _Stored:
     key: tuple[int, ...]
     txn: str
     gtid: str = ""
-
-
-# ------------------------------------------------------------------ target tables
-
-
-@dataclass(frozen=True)
-class _Col:
-    name: str
-    data_type: str
-    ordinal: int
-    generated: bool
-    json: bool
-
-
-@dataclass
-class _Table:
-    schema: str
-    name: str
-    columns: list[_Col]
-    key: tuple[str, ...]
-
-    def __post_init__(self) -> None:
-        self.by_lower = {c.name.lower(): c for c in self.columns}
-
-    @property
-    def display(self) -> str:
-        return f"{self.schema}.{self.name}"
-
-    def column(self, key: str) -> _Col:
-        col = self.by_lower.get(key.lower())
-        if col is None and re.fullmatch(r"@\d+", key):
-            i = int(key[1:]) - 1
-            if 0 <= i < len(self.columns):
-                col = self.columns[i]
-        if col is None:
-            raise ApplyError(f"column {key!r} of {self.display} is not on the target "
-                             "(the target drifted from the source)")
-        return col
-
-
-def _ident(name: str) -> str:
-    return "`" + name.replace("`", "``") + "`"
-
-
-def _q(name: str) -> str:
-    """An identifier for a statement run with parameters (``%`` doubled)."""
-    return _ident(name).replace("%", "%%")
-
-
-def _short(v: Any, limit: int = 60) -> str:
-    text = repr(v)
-    return text if len(text) <= limit else text[:limit] + "..."
-
-
-def _code(exc: BaseException) -> int | None:
-    code = getattr(exc, "code", None)
-    if isinstance(code, int):
-        return code
-    args = getattr(exc, "args", ())
-    return args[0] if args and isinstance(args[0], int) else None
-
-
-def _transient(exc: BaseException) -> bool:
-    import pymysql  # noqa: PLC0415
-
-    if isinstance(exc, pymysql.err.InterfaceError | ConnectionError | TimeoutError):
-        return True
-    return _code(exc) in TRANSIENT
-
-
-def _server_text(exc: BaseException) -> str:
-    args: tuple[Any, ...] = tuple(getattr(exc, "args", ()))
-    if len(args) >= 2:
-        return f"({args[0]}) {args[1]}"
-    return str(exc) or type(exc).__name__
 
 
 # ------------------------------------------------------------------ the applier
@@ -338,25 +200,26 @@ class Applier:
         self.idle = idle
         self.retry_for = retry_for
         self.incomplete_grace = incomplete_grace
-        self.per_stream = max(1, per_stream)
-        self.insert_batch = max(1, insert_batch)
         self.on_status = on_status
         self.status_every = status_every
         self.status = ApplyStatus()
         self.source = _fit(reader.source_id, 255)
         self._stop = threading.Event()
         self._conn: Any = None
-        self.flavor = ""
-        self._tables: dict[tuple[str, str], _Table] = {}
+        self.held = Holding(per_stream)
+        self.rows = RowWriter(target, reader.display, self._cursor, insert_batch=insert_batch)
         self.positions: dict[str, _Stored] = {}
-        self.txns: dict[str, _Pending] = {}
-        self.queues: dict[str, deque[_Held]] = {}
         self._to_ack: list[RawMessage] = []
         self._recent: OrderedDict[tuple[str, str], None] = OrderedDict()
         self._shown = 0.0
         self._down_since: float | None = None
         self._delay = 0.1
         self._pending_ddl: tuple[str, int, bool] | None = None
+
+    @property
+    def flavor(self) -> str:
+        """The target's: ``mysql`` or ``mariadb`` ("" before connecting)."""
+        return self.rows.flavor
 
     def stop(self) -> None:
         """Stop after the current transaction."""
@@ -371,18 +234,17 @@ class Applier:
         try:
             self._open(first=True)
         except pymysql.MySQLError as exc:
-            raise ApplyError(f"{self.target}: {_server_text(exc)}") from None
+            raise ApplyError(f"{self.target}: {server_text(exc)}") from None
         self._with_target(self._load_state)
         quiet_since = time.monotonic()
         fetch_timeout = min(0.5, max(0.05, self.idle / 2))
         try:
             while not self._stop.is_set():
                 try:
-                    raws = self.reader.fetch(fetch_timeout, self._room,
-                                             eager=any(not t.complete
-                                                       for t in self.txns.values()))
+                    raws = self.reader.fetch(fetch_timeout, self.held.room,
+                                             eager=self.held.partial)
                 except ReaderReset:
-                    self._drop_held()
+                    self.held.clear()
                     quiet_since = time.monotonic()
                     continue
                 now = time.monotonic()
@@ -399,7 +261,7 @@ class Applier:
                 self._check_stuck()
                 self._report()
                 if not self.follow and now - quiet_since >= self.idle:
-                    if not self.txns:
+                    if not self.held.txns:
                         break
                     if now - quiet_since >= self.idle + self.incomplete_grace:
                         raise ApplyError(self._incomplete_text())
@@ -414,7 +276,7 @@ class Applier:
         self._close_conn()
 
     def _report(self, force: bool = False) -> None:
-        self.status.held = sum(len(t.msgs) for t in self.txns.values())
+        self.status.held = self.held.count
         now = time.monotonic()
         if self.on_status is not None and (force or now - self._shown >= self.status_every):
             self._shown = now
@@ -422,21 +284,9 @@ class Applier:
 
     # -------------------------------------------------------------- holding
 
-    def _parse(self, raw: RawMessage) -> _Held:
-        f = raw.fields
-        try:
-            txn, seq, n, op = f["txn"], int(f["seq"]), int(f["n"]), f["op"]
-        except (KeyError, ValueError):
-            raise ApplyError(f"{self.reader.display}: {raw.stream} at {raw.position}: not a "
-                             "binlogkit change message (needs fields txn, seq, n, op)") from None
-        if not 0 <= seq < n:
-            raise ApplyError(f"{self.reader.display}: {raw.stream} at {raw.position}: "
-                             f"seq {seq} outside 0..{n - 1}")
-        return _Held(raw, position_key(raw.position), txn, seq, n, op, f.get("gtid", ""))
-
     def _hold(self, raw: RawMessage) -> None:
         self.status.seen += 1
-        h = self._parse(raw)
+        h = parse(raw, self.reader.display)
         stored = self.positions.get(raw.stream)
         snapshot = h.txn.startswith("snapshot:")
         same = stored is not None and (stored.txn, stored.gtid) == (h.txn, h.gtid)
@@ -445,62 +295,11 @@ class Applier:
             self._to_ack.append(raw)
             self.status.skipped += 1
             return
-        t = self.txns.get(h.txn)
-        if t is None:
-            t = self.txns[h.txn] = _Pending(h.txn, h.n)
-        elif t.n != h.n:
-            raise ApplyError(f"{self.reader.display}: transaction {h.txn}: messages disagree "
-                             f"on n ({t.n} and {h.n})")
-        old = t.msgs.get(h.seq)
-        if old is not None:
-            if old.raw.stream == raw.stream and old.key == h.key:
-                old.raw = raw  # delivered again: acknowledge the newest delivery
-            else:
-                t.dups.append(raw)  # a copy the sink sent again: acknowledged with it
-            return
-        t.msgs[h.seq] = h
-        t.counts[raw.stream] += 1
-        q = self.queues.setdefault(raw.stream, deque())
-        if not q or q[-1].key < h.key:
-            q.append(h)
-        else:  # out of order (a redelivery): keep the queue sorted
-            i = len(q)
-            while i > 0 and q[i - 1].key > h.key:
-                i -= 1
-            q.insert(i, h)
+        self.held.add(h, self.reader.display)
 
-    def _room(self, stream: str) -> bool:
-        """Whether to read more of ``stream`` now."""
-        q = self.queues.get(stream)
-        if not q or len(q) < self.per_stream:
-            return True
-        head = q[0].txn
-        t = self.txns[head]
-        # the head transaction still misses messages and they may be here
-        return not t.complete and all(h.txn == head for h in q)
-
-    def _ready(self) -> _Pending | None:
-        for t in self.txns.values():
-            if t.complete and all(self._leads(s, t.id, k) for s, k in t.counts.items()):
-                return t
-        return None
-
-    def _leads(self, stream: str, txn: str, k: int) -> bool:
-        q = self.queues.get(stream)
-        return q is not None and len(q) >= k and all(h.txn == txn for h in islice(q, k))
-
-    def _drop_held(self) -> None:
-        self.txns.clear()
-        self.queues.clear()
-
-    def _pop(self, t: _Pending) -> None:
-        for s, k in t.counts.items():
-            q = self.queues[s]
-            for _ in range(k):
-                q.popleft()
-            if not q:
-                del self.queues[s]
-        del self.txns[t.id]
+    def _ready(self) -> Pending | None:
+        marker = self._pending_ddl
+        return self.held.ready(marker[0] if marker else None)
 
     def _flush_acks(self) -> None:
         if self._to_ack:
@@ -509,19 +308,18 @@ class Applier:
 
     def _check_stuck(self) -> None:
         limit = self.reader.max_pending
-        held = sum(len(t.msgs) for t in self.txns.values())
+        held = self.held.count
         if limit is not None and held >= limit and self._ready() is None:
             raise ApplyError(f"{self.reader.display}: {held} messages held and no transaction "
                              f"complete ({self._incomplete_text()}); raise --max-pending")
 
     def _incomplete_text(self) -> str:
-        parts = [f"{t.id} has {len(t.msgs)} of {t.n} messages"
-                 for t in self.txns.values() if not t.complete][:3]
-        if not parts:
-            heads = {q[0].txn for q in self.queues.values() if q}
-            return "transactions waiting behind others: " + ", ".join(sorted(heads)[:3])
-        return "incomplete transaction " + "; ".join(parts) + \
-            " (the rest never came: a sink that stopped mid-transaction, or trimmed streams)"
+        text = self.held.incomplete_text()
+        marker = self._pending_ddl
+        if marker and any(t.ddl and t.id != marker[0] for t in self.held.txns.values()):
+            text += (f"; DDL waits for the unfinished DDL of transaction {marker[0]} "
+                     f"({DDL_TABLE})")
+        return text
 
     # -------------------------------------------------------------- target connection
 
@@ -534,7 +332,8 @@ class Applier:
                 cur.execute("SET SESSION sql_mode = %s, time_zone = '+00:00'", (SQL_MODE,))
                 cur.execute("SELECT VERSION()")
                 row = cur.fetchone()
-            self.flavor = "mariadb" if row and "mariadb" in str(row[0]).lower() else "mysql"
+            self.rows.flavor = "mariadb" if row and "mariadb" in str(row[0]).lower() \
+                else "mysql"
             if first:
                 with conn.cursor() as cur:
                     for sql in SCHEMA_SQL:
@@ -565,15 +364,15 @@ class Applier:
                 self._rollback()
                 raise
             except Exception as exc:
-                if not _transient(exc):
+                if not transient(exc):
                     self._rollback()
                     import pymysql  # noqa: PLC0415
 
                     if isinstance(exc, pymysql.MySQLError):
-                        raise ApplyError(f"{self.target}: {_server_text(exc)}") from None
+                        raise ApplyError(f"{self.target}: {server_text(exc)}") from None
                     raise
                 self._close_conn()
-                self._tables.clear()
+                self.rows.tables.clear()
                 self._wait_target(exc)
 
     def _wait_target(self, exc: BaseException) -> None:
@@ -583,7 +382,7 @@ class Applier:
             self._down_since = now
         if self.retry_for is not None and now - self._down_since >= self.retry_for:
             raise ApplyError(f"{self.target}: unreachable for {now - self._down_since:.1f} s, "
-                             f"giving up: {_server_text(exc)}")
+                             f"giving up: {server_text(exc)}")
         if self._stop.wait(self._delay):
             raise _Stopped
         self._delay = min(self._delay * 2, 5.0)
@@ -634,7 +433,7 @@ class Applier:
         return {str(s): _Stored(position_key(str(p)), str(x), str(g))
                 for s, p, x, g in cur.fetchall()}
 
-    def _already(self, t: _Pending, rows: dict[str, _Stored]) -> bool:
+    def _already(self, t: Pending, rows: dict[str, _Stored]) -> bool:
         """Whether the stored positions say ``t`` was applied (they are then
         taken as the positions known here)."""
         first, last = t.first(), t.last()
@@ -656,7 +455,7 @@ class Applier:
                          f"({', '.join(sorted(t.counts))}) are inconsistent: is another apply "
                          "using the same source and group?")
 
-    def _write_positions(self, cur: Any, t: _Pending) -> None:
+    def _write_positions(self, cur: Any, t: Pending) -> None:
         for s, h in t.last().items():
             f = h.raw.fields
             ts = _int(f.get("ts_ms"))
@@ -669,7 +468,7 @@ class Applier:
 
     # -------------------------------------------------------------- applying
 
-    def _apply(self, t: _Pending) -> None:
+    def _apply(self, t: Pending) -> None:
         msgs = t.ordered()
         ddl = [h.op == "ddl" for h in msgs]
         if any(ddl) and not all(ddl):
@@ -677,7 +476,7 @@ class Applier:
                              "are not supported")
         applied = self._with_target(lambda: self._apply_ddl(t, msgs) if all(ddl)
                                     else self._apply_rows(t, msgs))
-        self._pop(t)
+        self.held.pop(t)
         gtid = msgs[0].gtid
         for s, h in t.last().items():
             self.positions[s] = _Stored(h.key, t.id, gtid)
@@ -696,225 +495,28 @@ class Applier:
         else:
             self.status.skipped += len(msgs)
 
-    def _check_marker(self, t: _Pending, marker: tuple[str, int, bool] | None
+    def _check_marker(self, t: Pending, marker: tuple[str, int, bool] | None
                       ) -> tuple[str, int, bool] | None:
         if marker is not None and marker[0] != t.id:
             raise ApplyError(f"{self.target}: {DDL_TABLE} holds an unfinished DDL of "
                              f"transaction {marker[0]}, but the next transaction is {t.id}")
         return marker
 
-    def _apply_rows(self, t: _Pending, msgs: list[_Held]) -> bool:
+    def _apply_rows(self, t: Pending, msgs: list[Held]) -> bool:
         conn = self._open()
-        self._check_marker(t, self._pending_ddl)  # only this process writes it
         conn.begin()
         with conn.cursor() as cur:
             if self._already(t, self._stored_rows(cur, sorted(t.counts), lock=True)):
                 conn.rollback()
                 return False
-            for group in self._groups(msgs):
-                self._apply_group(cur, t, group)
+            self.rows.write(cur, t, msgs)
             self._write_positions(cur, t)
         conn.commit()
         return True
 
-    def _groups(self, msgs: list[_Held]) -> Iterable[list[tuple[_Held, dict[str, Any]]]]:
-        """Consecutive INSERTs (or REPLACEs) of one table and column list
-        together (one statement), every other change alone."""
-        group: list[tuple[_Held, dict[str, Any]]] = []
-        size = 0
-        for h in msgs:
-            try:
-                p = json.loads(h.raw.payload)
-            except ValueError:
-                raise ApplyError(f"{self.reader.display}: {h.raw.stream} at {h.raw.position}: "
-                                 "payload is not JSON") from None
-            if not isinstance(p, dict):
-                raise ApplyError(f"{self.reader.display}: {h.raw.stream} at {h.raw.position}: "
-                                 "payload is not a JSON object")
-            if group:
-                g0, p0 = group[0]
-                same = (h.op in ("c", "r") and h.op == g0.op
-                        and _table_of(h) == _table_of(g0)
-                        and list(p.get("after") or {}) == list(p0.get("after") or {}))
-                if not same or len(group) >= self.insert_batch or size > 4_000_000:
-                    yield group
-                    group, size = [], 0
-            group.append((h, p))
-            size += len(h.raw.payload)
-        if group:
-            yield group
-
-    def _table(self, schema: str, name: str) -> _Table:
-        key = (schema, name)
-        tbl = self._tables.get(key)
-        if tbl is not None:
-            return tbl
-        with self._cursor() as cur:
-            cur.execute("SELECT COLUMN_NAME, DATA_TYPE, EXTRA FROM information_schema.COLUMNS"
-                        " WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s ORDER BY ORDINAL_POSITION",
-                        (schema, name))
-            cols = [(_text(c), _text(d).lower(), _text(e).upper()) for c, d, e in cur.fetchall()]
-            if not cols:
-                raise ApplyError(f"{self.target}: no table {schema}.{name} on the target (apply "
-                                 "creates only tables it sees a CREATE TABLE for: create it "
-                                 "first)")
-            cur.execute("SELECT COLUMN_NAME FROM information_schema.STATISTICS"
-                        " WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s AND INDEX_NAME = 'PRIMARY'"
-                        " ORDER BY SEQ_IN_INDEX", (schema, name))
-            key_cols = tuple(_text(r[0]) for r in cur.fetchall())
-            checks: list[str] = []
-            if self.flavor == "mariadb":  # MariaDB's JSON: LONGTEXT CHECK (json_valid(col))
-                cur.execute("SELECT CHECK_CLAUSE FROM information_schema.CHECK_CONSTRAINTS"
-                            " WHERE CONSTRAINT_SCHEMA = %s AND TABLE_NAME = %s", (schema, name))
-                checks = [_text(r[0]).lower() for r in cur.fetchall()]
-        out = []
-        for i, (c, dtype, extra) in enumerate(cols):
-            is_json = dtype == "json" or any(
-                re.search(rf"json_valid\(\s*`?{re.escape(c.lower())}`?\s*\)", ch)
-                for ch in checks)
-            out.append(_Col(c, dtype, i + 1, "VIRTUAL GENERATED" in extra
-                            or "STORED GENERATED" in extra, is_json))
-        tbl = self._tables[key] = _Table(schema, name, out, key_cols)
-        return tbl
-
-    # -- one statement
-
-    def _context(self, t: _Pending, h: _Held) -> str:
-        f = h.raw.fields
-        gtid = f" (gtid {f['gtid']})" if f.get("gtid") and f["gtid"] != t.id else ""
-        return (f"{self.target}: transaction {t.id}{gtid}, change {h.seq} "
-                f"({h.op} {f.get('schema', '')}.{f.get('table', '')})")
-
-    def _execute(self, cur: Any, sql: str, args: Sequence[Any], t: _Pending, h: _Held) -> int:
-        import pymysql  # noqa: PLC0415
-
-        try:
-            return int(cur.execute(sql, tuple(args)))
-        except pymysql.MySQLError as exc:
-            if _transient(exc):
-                raise
-            if _code(exc) == 1062:
-                raise ApplyError(f"{self._context(t, h)}: duplicate key on the target: "
-                                 f"{_server_text(exc)}; the target drifted from the source"
-                                 ) from None
-            raise ApplyError(f"{self._context(t, h)}: {_server_text(exc)}") from None
-
-    def _apply_group(self, cur: Any, t: _Pending, group: list[tuple[_Held, dict[str, Any]]]
-                     ) -> None:
-        h, p = group[0]
-        if p.get("json_diffs"):
-            raise ApplyError(f"{self._context(t, h)}: partial JSON updates (json_diffs of "
-                             f"{', '.join(p['json_diffs'])}) are not supported")
-        schema, name = _table_of(h)
-        tbl = self._table(schema, name)
-        flavor = _flavor(p) or _flavor({"source": {"flavor": h.raw.fields.get("flavor")}})
-        if h.op in ("c", "r"):
-            after = p.get("after") or {}
-            cols = [(tbl.column(k), k) for k in after]
-            cols = [(c, k) for c, k in cols if not c.generated]
-            verb = "INSERT" if h.op == "c" else "REPLACE"
-            row = "(" + ", ".join(["%s"] * len(cols)) + ")"
-            sql = (f"{verb} INTO {_q(schema)}.{_q(name)} ("
-                   f"{', '.join(_q(c.name) for c, _ in cols)}) VALUES "
-                   + ", ".join([row] * len(group)))
-            args: list[Any] = []
-            for gh, gp in group:
-                img = gp.get("after") or {}
-                args += [self._value(c, img.get(k), flavor, t, gh) for c, k in cols]
-            self._execute(cur, sql, args, t, h)
-            return
-        if h.op not in ("u", "d"):
-            raise ApplyError(f"{self._context(t, h)}: unknown op {h.op!r}")
-        before = p.get("before")
-        if not isinstance(before, dict):
-            raise ApplyError(f"{self._context(t, h)}: no before image")
-        where, wargs = self._where(tbl, before, flavor, t, h)
-        limit = "" if tbl.key else " LIMIT 1"
-        target = f"{_q(schema)}.{_q(name)}"
-        if h.op == "d":
-            n = self._execute(cur, f"DELETE FROM {target} WHERE {where}{limit}", wargs, t, h)
-        else:
-            after = p.get("after") or {}
-            sets = [(tbl.column(k), v) for k, v in after.items()]
-            sets = [(c, v) for c, v in sets if not c.generated]
-            if not sets:
-                return
-            sql = (f"UPDATE {target} SET {', '.join(f'{_q(c.name)} = %s' for c, _ in sets)}"
-                   f" WHERE {where}{limit}")
-            n = self._execute(cur, sql, [self._value(c, v, flavor, t, h) for c, v in sets]
-                              + wargs, t, h)
-            if n == 0:  # matched but unchanged? (affected rows count changed rows only)
-                n = self._execute(cur, f"SELECT 1 FROM {target} WHERE {where} LIMIT 1", wargs,
-                                  t, h)
-        if n == 0:
-            shown = ", ".join(f"{k}={_short(before.get(k))}"
-                              for k in (tbl.key or list(before)[:4]))
-            raise ApplyError(f"{self._context(t, h)}: no row with {shown} on the target; "
-                             "the target drifted from the source")
-
-    def _where(self, tbl: _Table, before: dict[str, Any], flavor: str | None, t: _Pending,
-               h: _Held) -> tuple[str, list[Any]]:
-        parts: list[str] = []
-        args: list[Any] = []
-        if tbl.key:
-            for k in tbl.key:
-                col = tbl.by_lower[k.lower()]
-                src = next((b for b in before if tbl.column(b) is col), None)
-                if src is None:
-                    raise ApplyError(f"{self._context(t, h)}: the before image lacks primary "
-                                     f"key column {k}")
-                parts.append(f"{_q(col.name)} = %s")
-                args.append(self._value(col, before[src], flavor, t, h))
-            return " AND ".join(parts), args
-        for k, v in before.items():
-            col = tbl.column(k)
-            if col.generated:
-                continue
-            if v is None:
-                parts.append(f"{_q(col.name)} IS NULL")
-                continue
-            if col.json and col.data_type == "json":
-                parts.append(f"{_q(col.name)} <=> CAST(%s AS JSON)")
-            elif col.data_type == "float":
-                parts.append(f"{_q(col.name)} <=> CAST(%s AS FLOAT)")
-            else:
-                parts.append(f"{_q(col.name)} <=> %s")
-            args.append(self._value(col, v, flavor, t, h))
-        return " AND ".join(parts) or "1", args
-
-    def _value(self, col: _Col, v: Any, flavor: str | None, t: _Pending, h: _Held) -> Any:
-        """A JSON value back in the form the target column takes."""
-        if v is None:
-            return None
-        dt = col.data_type
-        if col.json:
-            if isinstance(v, str) and (flavor == "mariadb" or (flavor is None and _is_json(v))):
-                return v  # MariaDB's JSON is text already
-            return json.dumps(v, ensure_ascii=False)
-        if dt in _BINARY or (dt == "bit" and isinstance(v, str)) \
-                or (dt in ("uuid", "inet6", "inet4") and isinstance(v, str)
-                    and not re.search(r"[-:.]", v)):
-            if not isinstance(v, str):
-                return v
-            try:
-                return base64.b64decode(v, validate=True)
-            except (binascii.Error, ValueError):
-                raise ApplyError(f"{self._context(t, h)}: column {col.name}: not base64: "
-                                 f"{_short(v)}") from None
-        if dt == "vector" and isinstance(v, list):
-            return struct.pack(f"<{len(v)}f", *v)
-        if dt == "decimal" and isinstance(v, str):
-            try:  # an exact literal: compared as DECIMAL, not as a double
-                return Decimal(v)
-            except ArithmeticError:
-                return v
-        if isinstance(v, dict | list):
-            return json.dumps(v, ensure_ascii=False)
-        return v
-
     # -------------------------------------------------------------- DDL
 
-    def _apply_ddl(self, t: _Pending, msgs: list[_Held]) -> bool:
+    def _apply_ddl(self, t: Pending, msgs: list[Held]) -> bool:
         stmts: list[tuple[str, str]] = []
         for h in msgs:
             try:
@@ -925,10 +527,11 @@ class Applier:
                                  "a DDL message needs a JSON payload with db and sql") from None
             if not stmts or stmts[-1] != (db, sql):  # one statement, a copy per stream
                 stmts.append((db, sql))
+        marker = self._pending_ddl = self._marker()
         with self._cursor() as cur:
             if self._already(t, self._stored_rows(cur, sorted(t.counts), lock=False)):
                 return False
-        marker = self._check_marker(t, self._marker())
+        self._check_marker(t, marker)
         step, started = (marker[1], marker[2]) if marker else (0, False)
         for i in range(step, len(stmts)):
             db, sql = stmts[i]
@@ -938,7 +541,7 @@ class Applier:
             self._set_marker(t.id, i + 1, False, stmts[i + 1][1] if i + 1 < len(stmts) else "")
             started = False
             self.status.ddl += 1
-        self._tables.clear()
+        self.rows.tables.clear()
         conn = self._open()
         conn.begin()
         with conn.cursor() as cur:
@@ -948,7 +551,7 @@ class Applier:
         self._pending_ddl = None
         return True
 
-    def _run_ddl(self, t: _Pending, h: _Held, db: str, sql: str, step: int,
+    def _run_ddl(self, t: Pending, h: Held, db: str, sql: str, step: int,
                  tolerate: bool) -> None:
         import pymysql  # noqa: PLC0415
 
@@ -958,9 +561,9 @@ class Applier:
             if db:
                 try:
                     with conn.cursor() as cur:
-                        cur.execute(f"USE {_ident(db)}")
+                        cur.execute(f"USE {ident(db)}")
                 except pymysql.MySQLError as exc:
-                    if _code(exc) != 1049:
+                    if error_code(exc) != 1049:
                         raise
                     self._close_conn()  # unknown database: run it with none selected
                     conn = self._open()
@@ -968,15 +571,15 @@ class Applier:
             with conn.cursor() as cur:
                 cur.execute(sql)
         except pymysql.MySQLError as exc:
-            if _transient(exc):
+            if transient(exc):
                 raise
-            code = _code(exc)
+            code = error_code(exc)
             if tolerate and code in ALREADY_APPLIED:
                 return  # it ran before the crash
             with _quiet():
                 self._set_marker(t.id, step, False, sql)  # it did not run
-            raise ApplyError(f"{self.target}: transaction {t.id}: DDL {_short(sql, 120)}: "
-                             f"{_server_text(exc)}; the target drifted from the source"
+            raise ApplyError(f"{self.target}: transaction {t.id}: DDL {short(sql, 120)}: "
+                             f"{server_text(exc)}; the target drifted from the source"
                              ) from None
         finally:
             if self._conn is conn:
@@ -1008,25 +611,3 @@ def _int(text: str | None) -> int:
         return int(text or 0)
     except ValueError:
         return 0
-
-
-def _text(v: Any) -> str:
-    return v.decode() if isinstance(v, bytes | bytearray) else str(v)
-
-
-def _table_of(h: _Held) -> tuple[str, str]:
-    return h.raw.fields.get("schema", ""), h.raw.fields.get("table", "")
-
-
-def _flavor(payload: dict[str, Any]) -> str | None:
-    src = payload.get("source")
-    flavor = src.get("flavor") if isinstance(src, dict) else None
-    return flavor if flavor in ("mysql", "mariadb") else None
-
-
-def _is_json(text: str) -> bool:
-    try:
-        json.loads(text)
-    except ValueError:
-        return False
-    return True

@@ -17,13 +17,12 @@ field       value
 ==========  ===============================================================
 ``id``      message ID, unique and the same on every redelivery:
             ``<server>:<gtid or file:pos of the transaction>:<seq>``, with
-            ``:<stream>`` added for a DDL copy; a snapshot's rows:
-            ``<server>:<batch id>@<file>:<pos of the snapshot>:<row>``.
-            NATS: ``Nats-Msg-Id``.
+            ``:<stream>`` added for a DDL copy. NATS: ``Nats-Msg-Id``.
 ``op``      ``c`` ``u`` ``d`` ``r`` (snapshot read) or ``ddl``
 ``schema``  the database
 ``table``   the table ("" for DDL naming no table)
-``txn``     the transaction id (its GTID, else file:pos of its first event)
+``txn``     the transaction id (its GTID, else file:pos of its first event;
+            a snapshot batch: ``<batch id>@<file>:<pos>`` of the snapshot)
 ``seq``     the message's index in the transaction, ``0..n-1``
 ``n``       how many messages the transaction has, over all streams
 ``row``     the change's index among the transaction's changes ("" for DDL)
@@ -121,8 +120,11 @@ class Layout:
         n = len(copies) + len(txn.changes)
         if not n:
             return []
-        base = {"txn": txn.id, "n": str(n), "gtid": txn.gtid or "", "ts_ms": str(txn.ts_ms)}
-        origin = f"{self.server}:{txn.gtid or txn.id}"
+        tid = txn.id
+        if txn.snapshot:  # a batch id repeats in every snapshot: add the snapshot's position
+            tid = f"{txn.id}@{txn.end.file}:{txn.end.pos}"
+        base = {"txn": tid, "n": str(n), "gtid": txn.gtid or "", "ts_ms": str(txn.ts_ms)}
+        origin = f"{self.server}:{txn.gtid or tid}"
         out = self._ddl(txn, copies, base, origin)
         out += self._changes(txn, len(out), base, origin)
         return out
@@ -140,8 +142,6 @@ class Layout:
             fields = {"id": f"{origin}:{seq}", "op": change.op, "schema": src.schema,
                       "table": src.table, "seq": str(seq), "row": str(i), "file": src.file,
                       "pos": str(src.pos), "flavor": src.flavor, **base}
-            if src.snapshot:  # a snapshot's rows: ids of the batch at the snapshot's position
-                fields["id"] = f"{self.server}:{txn.id}@{src.file}:{src.pos}:{i}"
             out.append(Message((src.schema, src.table, self.partition(change)), fields,
                                _json(payload)))
         return out
