@@ -150,10 +150,14 @@ class ApplyStatus:
     last_ts_ms: int = 0  # commit time of the last applied transaction
     last_txn: str = ""
     target_retries: int = 0
+    caught_up: bool = False  # the broker had nothing more and nothing is held
     started: float = field(default_factory=time.monotonic)
 
     def lag(self, now_ms: int | None = None) -> float | None:
-        """Seconds from the last applied transaction's commit to now."""
+        """Seconds from the last applied transaction's commit to now; 0 once
+        caught up (as a replica's Seconds_Behind_Source when idle)."""
+        if self.caught_up:
+            return 0.0
         if not self.last_ts_ms:
             return None
         now = int(time.time() * 1000) if now_ms is None else now_ms
@@ -258,6 +262,8 @@ class Applier:
                     if t is None:
                         break
                     self._apply(t)
+                self.status.caught_up = (not raws and not self.held.txns
+                                         and self.reader.connected)
                 self._check_stuck()
                 self._report()
                 if not self.follow and now - quiet_since >= self.idle:
