@@ -96,7 +96,7 @@ def load(srv: Any, rows_per_table: int) -> str:
             for ddl in TABLES.values():
                 cur.execute(ddl)
             cur.execute("FLUSH BINARY LOGS")  # the streamed file holds the workload only
-            first = _current_file(cur)
+            first = current_file(cur)
             run_workload(cur, n, rewrite)
             cur.execute("FLUSH BINARY LOGS")  # so the file is complete (and stays put)
     finally:
@@ -105,7 +105,8 @@ def load(srv: Any, rows_per_table: int) -> str:
     return first
 
 
-def _current_file(cur: Any) -> str:
+def current_file(cur: Any) -> str:
+    """The server's current binlog file (either spelling of the statement)."""
     for sql in ("SHOW BINARY LOG STATUS", "SHOW MASTER STATUS"):
         try:
             cur.execute(sql)
