@@ -250,6 +250,31 @@ def test_redis_mariadb_to_mysql(mariadb_server: Server, mysql_server: Server,
     assert_same(src, dst, db, "a")
 
 
+@pytest.mark.parametrize("flavors", [("mariadb", "mysql"), ("mysql", "mariadb")])
+def test_create_table_select(flavors: tuple[str, str], request: pytest.FixtureRequest,
+                             redis_server: BrokerServer) -> None:
+    """CREATE TABLE ... SELECT: its DDL and its rows are one source transaction;
+    apply runs the statement, then commits the rows with the positions."""
+    src: Server = request.getfixturevalue(f"{flavors[0]}_server")
+    dst: Server = request.getfixturevalue(f"{flavors[1]}_server")
+    pre = prefix()
+    db = new_db(src, dst, tables={"a": "id INT PRIMARY KEY, v VARCHAR(20)"})
+    capture(src, redis_sink(redis_server, pre), db)
+    src.execute([f"INSERT INTO {db}.a VALUES (1, 'x'), (2, 'y'), (3, 'z')",
+                 f"CREATE TABLE {db}.cs (id INT PRIMARY KEY, v VARCHAR(20)) "
+                 f"SELECT id, v FROM {db}.a WHERE id > 1",
+                 f"INSERT INTO {db}.cs VALUES (9, 'n')"])
+    capture(src, redis_sink(redis_server, pre), db)
+    entries = redis.Redis.from_url(redis_server.url, decode_responses=True).xrange(
+        f"{pre}:src:{db}.cs")
+    ops = [f["op"] for _, f in entries]
+    assert ops == ["ddl", "c", "c", "c"]
+    assert entries[0][1]["txn"] == entries[1][1]["txn"]  # one transaction: DDL then rows
+    ok(run_apply(f"{redis_server.url}/{pre}", dst))
+    assert [r[0] for r in assert_same(src, dst, db, "cs")] == [2, 3, 9]
+    assert_same(src, dst, db, "a")
+
+
 def test_redis_sigkill_exactly_once(mariadb_server: Server, mysql_server: Server,
                                     redis_server: BrokerServer,
                                     procs: list[subprocess.Popen[str]]) -> None:

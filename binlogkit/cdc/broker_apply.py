@@ -65,8 +65,11 @@ Not exactly once:
 - Writes to the target by anyone else (drift, see above; REPLACE hides it),
   and two applies with the same identity at once (they split the messages).
 
-Not supported: partial JSON updates (``json_diffs``), a transaction of both
-DDL and row changes (``CREATE TABLE ... SELECT``), and text columns whose
+A transaction of both DDL and row changes (``CREATE TABLE ... SELECT``):
+the statements run between markers as above, then the rows commit in the
+transaction that writes the positions and removes the marker.
+
+Not supported: partial JSON updates (``json_diffs``), and text columns whose
 charset the sink did not know (written as base64 text).
 """
 
@@ -476,11 +479,9 @@ class Applier:
 
     def _apply(self, t: Pending) -> None:
         msgs = t.ordered()
-        ddl = [h.op == "ddl" for h in msgs]
-        if any(ddl) and not all(ddl):
-            raise ApplyError(f"transaction {t.id}: DDL and row changes in one transaction "
-                             "are not supported")
-        applied = self._with_target(lambda: self._apply_ddl(t, msgs) if all(ddl)
+        ddl = [h for h in msgs if h.op == "ddl"]
+        rows = [h for h in msgs if h.op != "ddl"]
+        applied = self._with_target(lambda: self._apply_ddl(t, ddl, rows) if ddl
                                     else self._apply_rows(t, msgs))
         self.held.pop(t)
         gtid = msgs[0].gtid
@@ -496,8 +497,7 @@ class Applier:
             self.status.last_txn = t.id
             self.status.last_ts_ms = _int(msgs[-1].raw.fields.get("ts_ms")) \
                 or self.status.last_ts_ms
-            if not all(ddl):
-                self.status.changes += len(msgs)
+            self.status.changes += len(rows)
         else:
             self.status.skipped += len(msgs)
 
@@ -522,7 +522,10 @@ class Applier:
 
     # -------------------------------------------------------------- DDL
 
-    def _apply_ddl(self, t: Pending, msgs: list[Held]) -> bool:
+    def _apply_ddl(self, t: Pending, msgs: list[Held], rows: list[Held]) -> bool:
+        """The DDL statements of ``t`` between markers, then, in one target
+        transaction, its row changes (CREATE TABLE ... SELECT), its positions
+        and the marker's removal."""
         stmts: list[tuple[str, str]] = []
         for h in msgs:
             try:
@@ -551,6 +554,8 @@ class Applier:
         conn = self._open()
         conn.begin()
         with conn.cursor() as cur:
+            if rows:
+                self.rows.write(cur, t, rows)
             self._write_positions(cur, t)
             cur.execute(f"DELETE FROM {DDL_TABLE} WHERE source = %s", (self.source,))
         conn.commit()

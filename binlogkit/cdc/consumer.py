@@ -188,10 +188,21 @@ class Consumer:
         same_server = cp.server_uuid == server_uuid or not pos.gtids
         start = Start(pos.file, pos.pos) if same_server else Start(gtids=pos.gtids)
         redeliver_until = cp.in_flight
-        builder = TxnBuilder(flavor, gtids=pos.gtids, schemas=history.schemas(), filters=flt)
+        history_json = history.to_json()  # changes only with DDL
+
+        def on_ddl(db: str, sql: str) -> Any:
+            """The history follows DDL as it is read: rows after it in the
+            same transaction (CREATE TABLE ... SELECT) decode with it."""
+            nonlocal history_json
+            if not history.apply_ddl(db, sql):
+                return None
+            history_json = history.to_json()
+            return history.schemas()
+
+        builder = TxnBuilder(flavor, gtids=pos.gtids, schemas=history.schemas(), filters=flt,
+                             on_ddl=on_ddl)
         pending: list[tuple[Txn, Checkpoint]] = []
         last_flush = time.monotonic()
-        history_json = history.to_json()  # changes only with DDL
         stream = BinlogStream(self.connect, start, server_id=self.server_id, flavor=flavor,  # type: ignore[arg-type]
                               blocking=follow, heartbeat=self.heartbeat)
         with stream:
@@ -206,10 +217,6 @@ class Consumer:
                 proto = stream.proto
                 resume = None if proto is None else (lambda p=proto: p.resume_point)
                 for txn in builder.feed(item, resume):
-                    for db, sql in txn.ddl:
-                        if history.apply_ddl(db, sql):
-                            builder.set_schemas(history.schemas())
-                            history_json = history.to_json()
                     if txn.ddl and not flt.empty:  # the history follows all; sinks get the kept
                         txn.ddl = [(db, sql) for db, sql in txn.ddl if flt.ddl_included(db, sql)]
                     if redeliver_until is not None:

@@ -148,18 +148,21 @@ class TxnBuilder:
     MariaDB GTID position text; for ``Txn.end`` when no ``resume`` is given),
     ``schemas`` column names and types the binlog does not carry,
     ``tables`` table maps to share (e.g. across files), ``filters`` which
-    tables and columns to keep.
+    tables and columns to keep, ``on_ddl(db, sql)`` called at each DDL
+    statement as it is read (returning new schemas, or None for no change).
     """
 
     def __init__(self, flavor: str = "", *, gtids: str = "", schemas: Schemas | None = None,
                  tables: TableMaps | None = None, filters: Filter | None = None,
-                 verify_checksum: bool = True) -> None:
+                 verify_checksum: bool = True,
+                 on_ddl: Callable[[str, str], Schemas | None] | None = None) -> None:
         self.flavor = flavor
         self.tables = tables if tables is not None else TableMaps(schemas)
         if schemas is not None and tables is not None:
             self.tables.schemas = schemas
         self.filters = filters if filters is not None and not filters.empty else None
         self.verify = verify_checksum
+        self.on_ddl = on_ddl
         self.dropped = 0  # transactions left unfinished (a GTID came first): never delivered
         self.skipped_rows = 0  # row events of tables the filters leave out
         self.orphan_rows = 0  # row events before the first transaction start: not delivered
@@ -338,20 +341,32 @@ class TxnBuilder:
             return
         ddl = _first_word(sql) in _DDL_WORDS
         db = _text(ev.body.db)
+        stripped = sql.rstrip()
+        ctas = ddl and word == "CREATE" and stripped.upper().endswith(_CTAS_TAIL)
+        if ctas:  # MySQL's atomic CREATE TABLE ... SELECT: its rows and XID follow
+            sql = stripped[: -len(_CTAS_TAIL)].rstrip()
         if cur is not None and cur.in_begin:
             if ddl:
-                cur.ddl.append((db, sql))
+                self._ddl(cur, db, sql)
             return  # statement-format DML, XA END, SAVEPOINT ...
         cur = self._open(file, pos, False)
         cur.thread = thread
-        stripped = sql.rstrip()
-        if ddl and stripped.upper().endswith(_CTAS_TAIL) and word == "CREATE":
-            cur.ddl.append((db, stripped[: -len(_CTAS_TAIL)].rstrip()))
-            cur.in_begin = True  # its rows and XID follow
+        if ctas:
+            self._ddl(cur, db, sql)
+            cur.in_begin = True
             return
         if ddl:
-            cur.ddl.append((db, sql))
+            self._ddl(cur, db, sql)
         self._finish(ev, file, nxt)
+
+    def _ddl(self, cur: _Open, db: str, sql: str) -> None:
+        """Record a DDL statement; ``on_ddl`` may give the schemas the rows
+        after it (CREATE TABLE ... SELECT) decode with."""
+        cur.ddl.append((db, sql))
+        if self.on_ddl is not None:
+            schemas = self.on_ddl(db, sql)
+            if schemas is not None:
+                self.set_schemas(schemas)
 
     # ----------------------------------------------------------------- rows
 
