@@ -259,12 +259,12 @@ class Applier:
                     quiet_since = now
                 for raw in raws:
                     self._hold(raw)
-                self._flush_acks()
                 while not self._stop.is_set():
                     t = self._ready()
                     if t is None:
                         break
                     self._apply(t)
+                self._flush_acks()
                 self.status.caught_up = (not raws and not self.held.txns
                                          and self.reader.connected)
                 self._check_stuck()
@@ -491,7 +491,9 @@ class Applier:
             self._recent[(t.id, gtid)] = None
             if len(self._recent) > _RECENT:
                 self._recent.popitem(last=False)
-        self.reader.ack([h.raw for h in msgs] + t.dups)
+        # acknowledged with the others applied from this fetch (the stored
+        # positions, not the acks, make it exactly once)
+        self._to_ack += [h.raw for h in msgs] + t.dups
         if applied:
             self.status.transactions += 1
             self.status.last_txn = t.id
