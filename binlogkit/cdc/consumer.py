@@ -181,6 +181,7 @@ class Consumer:
     def _stream(self, cp: Checkpoint, flavor: str, server_uuid: str, history: Any,
                 flt: Any, follow: bool) -> Checkpoint:
         from binlogkit.cdc.records import TxnBuilder  # noqa: PLC0415
+        from binlogkit.cdc.schema_history import SchemaHistory  # noqa: PLC0415
         from binlogkit.protocol.blocking import BinlogStream, Discard  # noqa: PLC0415
         from binlogkit.protocol.replica import Start, StreamEvent  # noqa: PLC0415
 
@@ -189,6 +190,7 @@ class Consumer:
         start = Start(pos.file, pos.pos) if same_server else Start(gtids=pos.gtids)
         redeliver_until = cp.in_flight
         history_json = history.to_json()  # changes only with DDL
+        done_json = history_json  # as of the end of the last complete transaction
 
         def on_ddl(db: str, sql: str) -> Any:
             """The history follows DDL as it is read: rows after it in the
@@ -209,6 +211,10 @@ class Consumer:
             for item in stream:
                 if isinstance(item, Discard):
                     builder.discard()
+                    if history_json is not done_json:  # its DDL is read again
+                        history = SchemaHistory.from_json(done_json)
+                        history_json = done_json
+                        builder.set_schemas(history.schemas())
                     continue
                 assert isinstance(item, StreamEvent)
                 self.status.events += 1
@@ -225,6 +231,7 @@ class Consumer:
                         if txn.id == redeliver_until:
                             redeliver_until = None
                     cp = Checkpoint(txn.end, history_json, None, flavor, server_uuid)
+                    done_json = history_json
                     pending.append((txn, cp))
                     self.lag.transaction(txn.ts_ms)
                     self.status.transactions += 1
