@@ -59,6 +59,7 @@ from nats.js.api import PubAck, StorageType, StreamConfig, StreamInfo
 from binlogkit.cdc.broker_layout import Format, Layout, Message, nats_subject, nats_token
 from binlogkit.cdc.broker_urls import mask_servers
 from binlogkit.cdc.model import SinkError, Txn
+from binlogkit.cdc.sinks import BufferedSink
 
 __all__ = ["NatsJetStreamSink", "NatsSinkError", "ensure_stream", "mask_servers"]
 
@@ -150,7 +151,7 @@ async def _ignore(exc: Exception) -> None:
     """An error callback that keeps nats-py from logging every failed connect."""
 
 
-class NatsJetStreamSink:
+class NatsJetStreamSink(BufferedSink):
     """Transactions to a JetStream stream, exactly once (see the module doc)."""
 
     def __init__(self, url: str, *, stream: str = "BINLOGKIT", prefix: str = "binlogkit",
@@ -160,6 +161,7 @@ class NatsJetStreamSink:
                  ack_timeout: float = 5.0, retry_for: float | None = None,
                  backoff: float = 0.2, max_backoff: float = 5.0, max_buffer: int = 100,
                  connect_timeout: float = 2.0) -> None:
+        super().__init__(max_buffer)
         self.layout = Layout(server=server, fmt=fmt, partitions=partitions,
                              key_columns=key_columns)
         self.url = url
@@ -174,14 +176,9 @@ class NatsJetStreamSink:
         self.retry_for = retry_for
         self.backoff = backoff
         self.max_backoff = max_backoff
-        self.max_buffer = max(1, max_buffer)
         self.connect_timeout = connect_timeout
-        self.acked_changes = 0  # messages of row changes acknowledged
-        self.acked_transactions = 0
         self.duplicates = 0  # PubAcks with duplicate set (an earlier attempt was stored)
         self.attempts = 0  # failed attempts (rounds of publishing or connecting)
-        self.last_acked_ts_ms = 0  # ts_ms of the last acknowledged transaction
-        self._buffer: list[Txn] = []
         self._failing_since: float | None = None
         self._last_error: BaseException | None = None
         self._stream_ok = False
@@ -311,17 +308,9 @@ class NatsJetStreamSink:
         msgs = self.layout.messages(txn)
         for i in range(0, len(msgs), _WINDOW):
             await self._send_window(txn, msgs[i:i + _WINDOW])
-        self.acked_transactions += 1
-        self.acked_changes += sum(m.fields["op"] != "ddl" for m in msgs)
-        if txn.ts_ms:
-            self.last_acked_ts_ms = txn.ts_ms
+        self._acked(txn)
 
     # ------------------------------------------------------ the protocol
-
-    def write(self, txn: Txn) -> None:
-        self._buffer.append(txn)
-        if len(self._buffer) >= self.max_buffer:
-            self.flush()
 
     def flush(self) -> None:
         """Publish the buffered transactions in order; return once all are acknowledged."""

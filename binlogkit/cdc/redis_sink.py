@@ -43,7 +43,8 @@ from redis.retry import Retry
 
 from binlogkit.cdc.broker_layout import Format, Layout, redis_stream
 from binlogkit.cdc.broker_urls import mask_servers
-from binlogkit.cdc.model import Change, Checkpoint, Position, SinkError, Txn
+from binlogkit.cdc.model import Checkpoint, Position, SinkError, Txn
+from binlogkit.cdc.sinks import BufferedSink
 
 T = TypeVar("T")
 _RETRYABLE = (redis.ConnectionError, redis.TimeoutError, ConnectionError, TimeoutError)
@@ -83,7 +84,7 @@ class RedisSinkError(SinkError):
     """The sink gave up (Redis unreachable after every retry)."""
 
 
-class RedisStreamsSink:
+class RedisStreamsSink(BufferedSink):
     """Transactions to Redis Streams, exactly once with their checkpoint."""
 
     def __init__(self, url: str, *, prefix: str = "binlogkit", server: str = "src",
@@ -93,34 +94,27 @@ class RedisStreamsSink:
                  backoff: float = 0.2, max_backoff: float = 10.0,
                  socket_timeout: float = 10.0, max_buffer: int = 100,
                  sleep: Callable[[float], None] = time.sleep) -> None:
+        super().__init__(max_buffer)
         self.layout = Layout(server=server, fmt=fmt, partitions=partitions,
                              key_columns=key_columns)
         self.url = url
         self.prefix = prefix
         self.server = server
-        self.fmt = fmt
-        self.partitions = partitions
         self.maxlen = maxlen
         self.retries = retries
         self.retry_for = retry_for
         self.backoff = backoff
         self.max_backoff = max_backoff
-        self.max_buffer = max(1, max_buffer)
         self.sleep = sleep
         # no retries inside redis-py: a resent MULTI/EXEC could apply twice;
         # this sink retries itself, checking the checkpoint first
         self.client = redis.Redis.from_url(
             url, socket_timeout=socket_timeout, socket_connect_timeout=socket_timeout,
             retry=Retry(NoBackoff(), 0), retry_on_timeout=False)
-        self._buffer: list[Txn] = []
         self._written: Position | None = None  # the position this sink wrote (or loaded) last
         self._history_sent: Any = None  # the schema history object written last
         self._commit = self.client.register_script(_COMMIT)
         self.attempts = 0  # failed attempts so far (for status / tests)
-        # acknowledged so far (for a status line: rate, and lag = now - last commit time)
-        self.acked_changes = 0
-        self.acked_transactions = 0
-        self.last_acked_ts_ms = 0
 
     # ------------------------------------------------------------- naming
 
@@ -142,10 +136,6 @@ class RedisStreamsSink:
 
     def stream_name(self, schema: str, table: str | None, partition: int | None = None) -> str:
         return redis_stream(self.prefix, self.server, (schema, table, partition))
-
-    def stream_for(self, change: Change) -> str:
-        src = change.source
-        return self.stream_name(src.schema, src.table, self.layout.partition(change))
 
     # ------------------------------------------------------------ entries
 
@@ -275,16 +265,6 @@ class RedisStreamsSink:
         self._written = checkpoint.position
         self._history_sent = checkpoint.schema_history
         self._acked(txn)
-
-    def _acked(self, txn: Txn) -> None:
-        self.acked_changes += len(txn.changes)
-        self.acked_transactions += 1
-        self.last_acked_ts_ms = max(self.last_acked_ts_ms, txn.ts_ms)
-
-    def write(self, txn: Txn) -> None:
-        self._buffer.append(txn)
-        if len(self._buffer) >= self.max_buffer:
-            self.flush()
 
     def flush(self) -> None:
         while self._buffer:

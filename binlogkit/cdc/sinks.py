@@ -18,6 +18,36 @@ from binlogkit.cdc.model import Txn
 Format = Literal["jsonl", "debezium"]
 
 
+class BufferedSink:
+    """What the broker sinks share: ``write`` buffers at most ``max_buffer``
+    transactions, then flushes (back-pressure, never unbounded); counters of
+    what the broker acknowledged, for a status line (rate, and broker lag
+    from ``last_acked_ts_ms``, the commit time of the last transaction
+    acknowledged that has one)."""
+
+    def __init__(self, max_buffer: int) -> None:
+        self.max_buffer = max(1, max_buffer)
+        self._buffer: list[Txn] = []
+        self.acked_changes = 0
+        self.acked_transactions = 0
+        self.last_acked_ts_ms = 0
+
+    def write(self, txn: Txn) -> None:
+        self._buffer.append(txn)
+        if len(self._buffer) >= self.max_buffer:
+            self.flush()
+
+    def flush(self) -> None:
+        raise NotImplementedError
+
+    def _acked(self, txn: Txn) -> None:
+        """Count ``txn`` as acknowledged by the broker."""
+        self.acked_changes += len(txn.changes)
+        self.acked_transactions += 1
+        if txn.ts_ms:
+            self.last_acked_ts_ms = txn.ts_ms
+
+
 class JsonLinesSink:
     """JSON Lines to ``out`` (a path, or an open text stream; default stdout).
 
