@@ -145,3 +145,21 @@ def redis_server() -> Iterator[_brokers.BrokerServer]:
     srv = _brokers.start_redis()
     yield srv
     srv.stop(remove_data=True)
+
+
+@pytest.fixture
+def private_nats() -> Iterator[_brokers.BrokerServer]:
+    """A ``nats-server`` of the test's own, to kill and restart."""
+    _broker_or_skip("nats")
+    srv = _brokers.start_nats()
+    yield srv
+    srv.stop(timeout=5.0, remove_data=True)
+
+
+@pytest.fixture
+def private_redis() -> Iterator[_brokers.BrokerServer]:
+    """A ``redis-server`` (``appendonly yes``) of the test's own, to kill and restart."""
+    _broker_or_skip("redis")
+    srv = _brokers.start_redis()
+    yield srv
+    srv.stop(timeout=5.0, remove_data=True)

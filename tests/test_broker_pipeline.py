@@ -410,13 +410,10 @@ def test_pipeline_through_redis(mariadb_server: Server, mysql_server: Server,
 
 
 def test_broker_down_at_start_and_for_30s(mariadb_server: Server, mysql_server: Server,
-                                          tmp_path: Path) -> None:
+                                          private_nats: BrokerServer, tmp_path: Path) -> None:
     """NATS is not running when tail and apply start; later it goes away for
     30 s: the pipeline waits and loses nothing."""
-    reason = _brokers.broker_unavailable_reason("nats")
-    if reason:
-        pytest.skip(reason)
-    node = _brokers.start_nats()
+    node = private_nats
     node.stop()
     source, target = mariadb_server, mysql_server
     db = setup_db(source, target)
@@ -447,7 +444,6 @@ def test_broker_down_at_start_and_for_30s(mariadb_server: Server, mysql_server: 
         check(source, target, db, ids, ops, wl)
     finally:
         procs.stop_all()
-        node.stop(remove_data=True)
 
 
 # ------------------------------------------------------------------ status line

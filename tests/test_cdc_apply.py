@@ -316,18 +316,6 @@ def test_redis_sigkill_exactly_once(mariadb_server: Server, mysql_server: Server
     assert positions(dst, redis_source(redis_server, pre)) == last
 
 
-@pytest.fixture
-def private_redis() -> Iterator[BrokerServer]:
-    from binlogkit.lab import brokers  # noqa: PLC0415
-
-    reason = brokers.broker_unavailable_reason("redis")
-    if reason:
-        pytest.skip(reason)
-    srv = brokers.start_redis()
-    yield srv
-    srv.stop(timeout=5.0, remove_data=True)
-
-
 def test_follow_new_tables_redis_outage_sigterm(mariadb_server: Server, mysql_server: Server,
                                                 private_redis: BrokerServer,
                                                 procs: list[subprocess.Popen[str]]) -> None:

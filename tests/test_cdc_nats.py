@@ -15,7 +15,7 @@ import time
 import uuid
 import zlib
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,7 +30,6 @@ from binlogkit.cdc.formats import change_json
 from binlogkit.cdc.model import Change, Checkpoint, Position, Source, Txn
 from binlogkit.cdc.nats_sink import NatsJetStreamSink, NatsSinkError, ensure_stream
 from binlogkit.lab import Server
-from binlogkit.lab import brokers as _brokers
 from binlogkit.lab.brokers import BrokerServer
 
 HEADERS = {"op", "flavor", "schema", "table", "txn", "seq", "n", "row", "gtid", "file", "pos",
@@ -208,16 +207,6 @@ class Later:
         self.thread.join(60)
         if self.error is not None:
             raise self.error
-
-
-@pytest.fixture
-def private_nats() -> Iterator[BrokerServer]:
-    reason = _brokers.broker_unavailable_reason("nats")
-    if reason:
-        pytest.skip(reason)
-    srv = _brokers.start_nats()
-    yield srv
-    srv.stop(timeout=5.0, remove_data=True)
 
 
 def manual_txn(i: int) -> Txn:

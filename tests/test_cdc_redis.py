@@ -12,7 +12,6 @@ import time
 import uuid
 import zlib
 from collections import Counter
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -72,16 +71,6 @@ def keys(all_streams: dict[str, list[dict[str, str]]]) -> Counter[tuple[str, str
                    if e["op"] != "r")
 
 
-@pytest.fixture
-def private_redis() -> Iterator[BrokerServer]:
-    reason = _brokers.broker_unavailable_reason("redis")
-    if reason:
-        pytest.skip(reason)
-    srv = _brokers.start_redis()
-    yield srv
-    srv.stop(timeout=5.0, remove_data=True)
-
-
 def prefix() -> str:
     return f"bk{uuid.uuid4().hex[:6]}"
 
@@ -132,10 +121,12 @@ def test_streams_checkpoint_resume(mariadb_server: Server, redis_server: BrokerS
 
 
 class KillAfter(RedisStreamsSink):
-    """SIGKILLs the redis-server after ``n`` transactions with changes committed."""
+    """SIGKILLs the redis-server after ``n`` transactions with changes
+    committed (and starts it again with ``restart``)."""
 
     broker: BrokerServer
     n = 0
+    restart = False
 
     def write_with_checkpoint(self, txn: Txn, checkpoint: Checkpoint) -> None:
         super().write_with_checkpoint(txn, checkpoint)
@@ -143,6 +134,8 @@ class KillAfter(RedisStreamsSink):
             self.n -= 1
             if self.n == 0:
                 self.broker.kill()
+                if self.restart:
+                    self.broker.restart()
 
 
 def test_redis_sigkill_between_transactions(mariadb_server: Server,
@@ -173,21 +166,6 @@ def test_redis_sigkill_between_transactions(mariadb_server: Server,
     assert max(keys(got).values()) == 1
 
 
-class RestartAfter(RedisStreamsSink):
-    """SIGKILLs and restarts the redis-server after ``n`` transactions with changes."""
-
-    broker: BrokerServer
-    n = 0
-
-    def write_with_checkpoint(self, txn: Txn, checkpoint: Checkpoint) -> None:
-        super().write_with_checkpoint(txn, checkpoint)
-        if txn.changes:
-            self.n -= 1
-            if self.n == 0:
-                self.broker.kill()
-                self.broker.restart()
-
-
 def test_redis_that_lost_acknowledged_writes_is_an_error(mariadb_server: Server) -> None:
     """A Redis without persistence loses everything in a crash: the sink's
     next write sees a checkpoint older than what it wrote and stops instead
@@ -202,9 +180,10 @@ def test_redis_that_lost_acknowledged_writes_is_an_error(mariadb_server: Server)
         srv.execute([f"INSERT INTO {db}.t VALUES ({i})" for i in range(1, 7)])
         run(srv, make_sink(volatile, pre), db)  # the snapshot
         srv.execute([f"INSERT INTO {db}.t VALUES ({i})" for i in range(7, 9)])
-        sink = make_sink(volatile, pre, RestartAfter, retries=2)
-        assert isinstance(sink, RestartAfter)
-        sink.broker, sink.n = volatile, 1  # after row 7 Redis crashes and loses it all
+        sink = make_sink(volatile, pre, KillAfter, retries=2)
+        assert isinstance(sink, KillAfter)
+        sink.broker, sink.n, sink.restart = volatile, 1, True  # after row 7 Redis crashes
+        # and loses it all
         with pytest.raises(RedisSinkError, match="lost acknowledged transactions"):
             run(srv, sink, db)
         assert make_sink(volatile, pre).load_checkpoint() is None
