@@ -234,7 +234,7 @@ class Procs:
         code = proc.wait(timeout)
         assert code == 0, f"{kind} exit {code}: {self.log(kind)}"
 
-    def drain(self, wl: Workload) -> None:
+    def drain(self) -> None:
         """After the workload: tail to the end of the binlog, then apply until the
         broker is idle (both with --no-follow), the following ones stopped."""
         self.terminate(self.tail)
@@ -256,7 +256,7 @@ class Procs:
         self.kill(self.apply)
 
 
-def at(wl: Workload, done: int, procs: Procs, timeout: float = 180.0) -> None:
+def at(wl: Workload, done: int, timeout: float = 180.0) -> None:
     """Wait until the workload committed ``done`` transactions."""
     deadline = time.monotonic() + timeout
     while wl.done < min(done, wl.total) and wl.thread.is_alive():
@@ -321,21 +321,21 @@ def test_pipeline_through_nats_cluster(src_flavor: str, tgt_flavor: str,
         kills = sorted(rng.sample(range(100, wl.total - 300), 4))
         node = rng.choice(nats_cluster)
         for i, when in enumerate(kills):
-            at(wl, when, procs)
+            at(wl, when)
             procs.alive(procs.tail, "tail")
             procs.kill(procs.tail)  # SIGKILL at a random point
             if i == 1:
                 node.kill()  # one NATS node dies ...
             procs.start_tail()
             if i == 1:
-                at(wl, when + 100, procs)
+                at(wl, when + 100)
                 node.restart()  # ... and comes back, same storage
             if i == 2:
                 procs.alive(procs.apply, "apply")
                 procs.kill(procs.apply)
                 procs.start_apply()
         wl.join()
-        procs.drain(wl)
+        procs.drain()
         ids, ops = nats_messages(nats_cluster, stream, db)
         check(source, target, db, ids, ops, wl)
         assert procs.runs["tail"] >= 6 and procs.runs["apply"] >= 3
@@ -388,18 +388,18 @@ def test_pipeline_through_redis(mariadb_server: Server, mysql_server: Server,
         client.close()
         procs.start_apply()
         wl.start()
-        at(wl, 400, procs)
+        at(wl, 400)
         procs.kill(procs.tail)
         procs.start_tail()
-        at(wl, 900, procs)
+        at(wl, 900)
         durable_redis.kill()  # SIGKILL: AOF with appendfsync always keeps what was acked
         time.sleep(2.0)
         durable_redis.restart()
-        at(wl, 1300, procs)
+        at(wl, 1300)
         procs.kill(procs.apply)
         procs.start_apply()
         wl.join()
-        procs.drain(wl)
+        procs.drain()
         ids, ops = redis_messages(durable_redis, prefix, db)
         check(source, target, db, ids, ops, wl)
     finally:
@@ -426,11 +426,11 @@ def test_broker_down_at_start_and_for_30s(mariadb_server: Server, mysql_server: 
         procs.start_apply()
         time.sleep(3.0)  # the snapshot (of empty tables) is read; its delivery waits
         wl.start()
-        at(wl, 150, procs)
+        at(wl, 150)
         procs.alive(procs.tail, "tail")
         procs.alive(procs.apply, "apply")
         node.restart()  # up at last: the backlog goes through
-        at(wl, 350, procs)
+        at(wl, 350)
         node.kill()
         down_since = time.monotonic()
         wl.join()
@@ -439,7 +439,7 @@ def test_broker_down_at_start_and_for_30s(mariadb_server: Server, mysql_server: 
             procs.alive(procs.apply, "apply")
             time.sleep(1.0)
         node.restart()
-        procs.drain(wl)
+        procs.drain()
         ids, ops = nats_messages([node], stream, db)
         check(source, target, db, ids, ops, wl)
     finally:
